@@ -1,0 +1,79 @@
+"""The JSON API at /api/v1/: routers mounted here, and the one error handler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from botyard.accounts.api import router as accounts_router
+from botyard.core.errors import ApplicationError
+from botyard.core.problem import from_application_error, generic_problem, problem_response
+
+api = NinjaAPI(
+    title="botyard API",
+    version="1",
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+api.add_router("/", accounts_router)
+
+
+def _field_name(loc: Any) -> str:
+    # Ninja reports ("body", "payload", "email") or ("query", "limit"); clients want "email".
+    parts = [str(p) for p in loc if p not in {"body", "query", "path", "header", "payload"}]
+    return ".".join(parts) or "body"
+
+
+@api.exception_handler(ApplicationError)
+def on_application_error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
+    return from_application_error(exc)
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors = [
+        {"field": _field_name(e.get("loc", ())), "message": str(e.get("msg", "Invalid value."))}
+        for e in exc.errors
+    ]
+    unparseable = any(e.get("type") in {"json_invalid"} for e in exc.errors)
+    return problem_response(
+        status=400,
+        code="malformed_json" if unparseable else "validation_error",
+        title="Invalid input",
+        detail="The request body is not valid JSON."
+        if unparseable
+        else "Some fields are missing or invalid.",
+        errors=errors,
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return problem_response(
+        status=401,
+        code="not_authenticated",
+        detail="Send a valid personal access token as 'Authorization: Bearer <token>'.",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 403 and "csrf" in str(exc).lower():
+        return problem_response(
+            status=403, code="csrf_failed", detail="The CSRF token is missing or incorrect."
+        )
+    if exc.status_code == 400 and "parse" in str(exc).lower():
+        return problem_response(
+            status=400, code="malformed_json", detail="The request body is not valid JSON."
+        )
+    return generic_problem(exc.status_code, str(exc))
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return generic_problem(404, "Not found.")

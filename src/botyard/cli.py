@@ -1,0 +1,151 @@
+"""The `botyard` command (product.md §9)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+
+
+def _setup_django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "botyard.settings")
+    import django
+
+    django.setup()
+
+
+def _migrate(verbosity: int = 1) -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=verbosity)
+
+
+def _gunicorn_command(host: str, port: int, workers: int) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn", "botyard.wsgi:application",
+        "--bind", f"{host}:{port}",
+        "--workers", str(workers),
+        "--worker-tmp-dir", "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp",  # noqa: S108
+        "--graceful-timeout", "10",
+        "--timeout", "60",
+    ]
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    _setup_django()
+    _migrate()
+    return 0
+
+
+def cmd_createuser(args: argparse.Namespace) -> int:
+    _setup_django()
+    from botyard.accounts.services import user_create
+    from botyard.core.errors import ApplicationError
+
+    try:
+        user = user_create(
+            email=args.email,
+            password=args.password,
+            name=args.name or args.email.split("@")[0],
+            is_staff=args.staff,
+        )
+    except ApplicationError as error:
+        print(f"error: {error.detail}", file=sys.stderr)
+        return 1
+    print(f"created {user.email} ({user.id}){' as staff' if user.is_staff else ''}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    _setup_django()
+    _migrate(verbosity=0)
+    command = _gunicorn_command(args.host, args.port, args.workers)
+    os.execv(sys.executable, command)  # noqa: S606 - replace this process with the server
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    _setup_django()
+    from django.core.management import call_command
+
+    call_command("db_worker", interval=args.interval, reload=False, startup_delay=False)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    _setup_django()
+    _migrate(verbosity=0)
+    from botyard.demo import load_demo
+
+    logins = load_demo()
+    url = f"http://{args.host}:{args.port}/"
+    children = [
+        subprocess.Popen([sys.executable, "-m", "botyard.cli", "worker"]),  # noqa: S603
+        subprocess.Popen(_gunicorn_command(args.host, args.port, args.workers)),  # noqa: S603
+    ]
+    print(f"\nbotyard demo is running at {url}\n\nSample logins (password for all: {logins.password}):")
+    for email, description in logins.accounts:
+        print(f"  {email:<32} {description}")
+    print("\nPress Ctrl-C to stop.", flush=True)
+
+    def stop(*_: object) -> None:
+        for child in children:
+            child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while all(child.poll() is None for child in children):
+            try:
+                children[1].wait(timeout=1)
+            except subprocess.TimeoutExpired:
+                continue
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+        for child in children:
+            child.wait(timeout=15)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="botyard", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", help="load sample data and serve the dashboard")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--workers", type=int, default=2)
+    demo.set_defaults(handler=cmd_demo)
+
+    serve = commands.add_parser("serve", help="apply migrations and serve with gunicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=2)
+    serve.set_defaults(handler=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run background tasks until stopped")
+    worker.add_argument("--interval", type=float, default=1.0)
+    worker.set_defaults(handler=cmd_worker)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    createuser = commands.add_parser("createuser", help="create a user")
+    createuser.add_argument("--email", required=True)
+    createuser.add_argument("--password", required=True)
+    createuser.add_argument("--name")
+    createuser.add_argument("--staff", action="store_true")
+    createuser.set_defaults(handler=cmd_createuser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

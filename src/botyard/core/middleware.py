@@ -1,0 +1,60 @@
+"""Guarantees on every /api/ path: problem details for every error, never an HTML page."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from botyard.core.problem import CONTENT_TYPE, generic_problem
+
+logger = logging.getLogger("botyard.api")
+
+JSON_TYPES = ("application/json", "application/problem+json")
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+MAX_API_BODY = 1024 * 1024  # a bot definition is at most 256 KiB; an import holds a few
+
+
+class ApiProblemMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.path.startswith("/api/"):
+            return self.get_response(request)
+        refused = self._refuse_body(request)
+        if refused is not None:
+            return refused
+        response = self.get_response(request)
+        if response.status_code >= 400 and not response.get("Content-Type", "").startswith(
+            CONTENT_TYPE
+        ):
+            converted = generic_problem(response.status_code)
+            for header in ("Allow", "Retry-After", "WWW-Authenticate"):
+                if header in response:
+                    converted[header] = response[header]
+            return converted
+        return response
+
+    def _refuse_body(self, request: HttpRequest) -> HttpResponse | None:
+        if request.method not in BODY_METHODS:
+            return None
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return generic_problem(400, "The Content-Length header is not a number.")
+        if length > MAX_API_BODY:
+            return generic_problem(413, f"The body is larger than {MAX_API_BODY} bytes.")
+        content_type = request.META.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+        if length and content_type not in JSON_TYPES:
+            return generic_problem(415, "Send the body as application/json.")
+        return None
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not request.path.startswith("/api/"):
+            return None
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        detail = repr(exception) if settings.DEBUG else "An unexpected error occurred."
+        return generic_problem(500, detail)
