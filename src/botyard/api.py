@@ -9,6 +9,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from botyard.accounts.api import router as accounts_router
+from botyard.workspaces.api import router as workspaces_router
 from botyard.core.errors import ApplicationError
 from botyard.core.problem import from_application_error, generic_problem, problem_response
 
@@ -20,6 +21,7 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
 )
 api.add_router("/", accounts_router)
+api.add_router("/", workspaces_router)
 
 
 def _field_name(loc: Any) -> str:

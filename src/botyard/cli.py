@@ -25,12 +25,20 @@ def _migrate(verbosity: int = 1) -> None:
 
 def _gunicorn_command(host: str, port: int, workers: int) -> list[str]:
     return [
-        sys.executable, "-m", "gunicorn", "botyard.wsgi:application",
-        "--bind", f"{host}:{port}",
-        "--workers", str(workers),
-        "--worker-tmp-dir", "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp",  # noqa: S108
-        "--graceful-timeout", "10",
-        "--timeout", "60",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "botyard.wsgi:application",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--worker-tmp-dir",
+        "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp",  # noqa: S108
+        "--graceful-timeout",
+        "10",
+        "--timeout",
+        "60",
     ]
 
 
@@ -82,10 +90,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     logins = load_demo()
     url = f"http://{args.host}:{args.port}/"
     children = [
-        subprocess.Popen([sys.executable, "-m", "botyard.cli", "worker"]),  # noqa: S603
+        subprocess.Popen([sys.executable, "-m", "botyard.cli", "worker"]),
         subprocess.Popen(_gunicorn_command(args.host, args.port, args.workers)),  # noqa: S603
     ]
-    print(f"\nbotyard demo is running at {url}\n\nSample logins (password for all: {logins.password}):")
+    print(f"\nbotyard demo is running at {url}\n")
+    print(f"Sample logins (password for all: {logins.password}):")
     for email, description in logins.accounts:
         print(f"  {email:<32} {description}")
     print("\nPress Ctrl-C to stop.", flush=True)
@@ -108,6 +117,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
         for child in children:
             child.wait(timeout=15)
     return 0
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    _setup_django()
+    from botyard.audit.services import audit_verify
+    from botyard.workspaces.models import Workspace
+
+    if not Workspace.objects.filter(pk=args.workspace).exists():
+        print(f"error: no workspace {args.workspace}", file=sys.stderr)
+        return 2
+    report = audit_verify(workspace_id=args.workspace)
+    print(report.describe())
+    return 0 if report.ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     createuser.add_argument("--name")
     createuser.add_argument("--staff", action="store_true")
     createuser.set_defaults(handler=cmd_createuser)
+
+    audit = commands.add_parser("audit", help="audit trail tools")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser("verify", help="check a workspace's hash chain")
+    verify.add_argument("--workspace", required=True)
+    verify.set_defaults(handler=cmd_audit_verify)
     return parser
 
 

@@ -31,6 +31,8 @@ INSTALLED_APPS = [
     "botyard.core",
     "botyard.accounts",
     "botyard.workspaces",
+    "botyard.billing",
+    "botyard.bots",
     "botyard.audit",
     "botyard.web",
 ]

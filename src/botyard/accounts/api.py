@@ -13,6 +13,7 @@ from botyard.accounts.schemas import (
     TokenListOut,
     UserOut,
 )
+from botyard.core.actor import Actor
 from botyard.core.pagination import paginate
 from botyard.core.request import client_address
 
@@ -23,6 +24,10 @@ def current_user(request: HttpRequest) -> User:
     user = request.auth  # type: ignore[attr-defined]
     assert isinstance(user, User)
     return user
+
+
+def actor_of(request: HttpRequest) -> Actor:
+    return Actor(user=current_user(request), address=client_address(request))
 
 
 @router.post("/auth/signup", response={201: UserOut}, auth=None)
@@ -39,7 +44,12 @@ def token_create(request: HttpRequest, payload: TokenCreateIn) -> tuple[int, dic
         email=payload.email, password=payload.password, address=client_address(request)
     )
     token, secret = services.token_create(user=user, name=payload.name)
-    return 201, {"id": token.id, "name": token.name, "token": secret, "created_at": token.created_at}
+    return 201, {
+        "id": token.id,
+        "name": token.name,
+        "token": secret,
+        "created_at": token.created_at,
+    }
 
 
 @router.get("/auth/tokens", response=TokenListOut, auth=user_auth)

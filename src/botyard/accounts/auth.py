@@ -18,4 +18,15 @@ class TokenAuth(HttpBearer):
         return user
 
 
-user_auth = [TokenAuth(), SessionAuth()]
+class BrowserSessionAuth(SessionAuth):
+    """The signed-in browser session, with CSRF checked on unsafe methods. The check runs
+    only when there is a session user: a request with neither a session nor a valid token
+    is "not authenticated" (401), not a CSRF failure (403)."""
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if not request.user.is_authenticated:
+            return None
+        return super().__call__(request)
+
+
+user_auth = [TokenAuth(), BrowserSessionAuth()]

@@ -24,9 +24,7 @@ def normalize_email(email: str) -> str:
 
 
 class UserManager(BaseUserManager["User"]):
-    def create_user(
-        self, email: str, password: str | None = None, **fields: Any
-    ) -> User:
+    def create_user(self, email: str, password: str | None = None, **fields: Any) -> User:
         user = self.model(email=normalize_email(email), **fields)
         user.set_password(password)
         user.save(using=self._db)
@@ -44,7 +42,7 @@ class UserManager(BaseUserManager["User"]):
 class User(AbstractBaseUser, PermissionsMixin):
     id = models.CharField(primary_key=True, max_length=32, default=new_user_id, editable=False)
     # Stored lower-cased; the functional unique index makes the rule hold in the database too.
-    email = models.EmailField(max_length=254)
+    email = models.EmailField(max_length=254, unique=True)
     name = models.CharField(max_length=64)
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
@@ -92,3 +90,6 @@ class FailedAttempt(models.Model):
 
     class Meta:
         indexes: ClassVar = [models.Index(fields=["key", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.key} at {self.at.isoformat()}"

@@ -28,7 +28,7 @@ TOKEN_PREFIX = "byt_"
 LAST_USED_RESOLUTION_SECONDS = 60
 
 
-def _clean_email(value: str) -> str:
+def clean_email(value: str) -> str:
     email = normalize_email(value or "")
     try:
         validate_email(email)
@@ -47,7 +47,7 @@ def user_create(
             "Sign-up is closed on this server; ask an administrator for an account.",
             code="signup_closed",
         )
-    email = _clean_email(email)
+    email = clean_email(email)
     display_name = clean_name(name)
     candidate = User(email=email, name=display_name)
     try:

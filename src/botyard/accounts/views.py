@@ -41,7 +41,9 @@ def signin(request: HttpRequest) -> HttpResponse:
             return redirect(_next_url(request))
     elif request.method == "POST":
         status = 400
-    return render(request, "accounts/signin.html", {"form": form, "next": _next_url(request)}, status=status)
+    return render(
+        request, "accounts/signin.html", {"form": form, "next": _next_url(request)}, status=status
+    )
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -64,7 +66,9 @@ def signup(request: HttpRequest) -> HttpResponse:
             return redirect(_next_url(request))
     elif request.method == "POST":
         status = 400
-    return render(request, "accounts/signup.html", {"form": form, "next": _next_url(request)}, status=status)
+    return render(
+        request, "accounts/signup.html", {"form": form, "next": _next_url(request)}, status=status
+    )
 
 
 @require_POST

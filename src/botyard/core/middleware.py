@@ -6,7 +6,9 @@ import logging
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 
 from botyard.core.problem import CONTENT_TYPE, generic_problem
 
@@ -14,6 +16,8 @@ logger = logging.getLogger("botyard.api")
 
 JSON_TYPES = ("application/json", "application/problem+json")
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Exceptions Django itself answers with a 4xx; __call__ then turns that page into a problem.
+CLIENT_ERRORS = (Http404, PermissionDenied, BadRequest, SuspiciousOperation, MultiPartParserError)
 MAX_API_BODY = 1024 * 1024  # a bot definition is at most 256 KiB; an import holds a few
 
 
@@ -53,7 +57,7 @@ class ApiProblemMiddleware:
         return None
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not request.path.startswith("/api/"):
+        if not request.path.startswith("/api/") or isinstance(exception, CLIENT_ERRORS):
             return None
         logger.exception("unhandled error on %s %s", request.method, request.path)
         detail = repr(exception) if settings.DEBUG else "An unexpected error occurred."

@@ -1,4 +1,4 @@
-"""The one rule for every name in botyard (product.md §2): 1–64 printable characters,
+"""The one rule for every name in botyard (product.md §2): 1 to 64 printable characters,
 trimmed, not blank, no control characters."""
 
 from __future__ import annotations

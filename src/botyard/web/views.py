@@ -30,7 +30,9 @@ def api_not_found(request: HttpRequest) -> HttpResponse:
 
 def _error_page(request: HttpRequest, status: int, title: str, message: str) -> HttpResponse:
     return render(
-        request, "web/error.html", {"status": status, "title": title, "message": message},
+        request,
+        "web/error.html",
+        {"status": status, "title": title, "message": message},
         status=status,
     )
 
@@ -41,26 +43,39 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
 
 def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     return _error_page(
-        request, 403, "Not available to your role",
+        request,
+        403,
+        "Not available to your role",
         "Your role in this workspace does not include this page. "
         "Ask an administrator of the workspace if you need it.",
     )
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error_page(request, 404, "Not found", "There is nothing here, or it is not yours to see.")
+    return _error_page(
+        request, 404, "Not found", "There is nothing here, or it is not yours to see."
+    )
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/error.html", {
-        "status": 500, "title": "Something went wrong",
-        "message": "The error was logged. Try again in a moment."}, status=500)
+    return render(
+        request,
+        "web/error.html",
+        {
+            "status": 500,
+            "title": "Something went wrong",
+            "message": "The error was logged. Try again in a moment.",
+        },
+        status=500,
+    )
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     if request.path.startswith("/api/"):
         return generic_problem(403, "The CSRF token is missing or incorrect.")
     return _error_page(
-        request, 403, "This form has expired",
+        request,
+        403,
+        "This form has expired",
         "Reload the page and submit the form again.",
     )

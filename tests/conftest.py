@@ -1,0 +1,74 @@
+"""Test environment and shared fixtures.
+
+The environment defaults are set at import time, before botyard.settings loads: a
+throwaway data dir, emails kept in memory, a fixed secret key. That is why the settings
+module is named here and not in pyproject.toml: pytest-django would load it from there
+before any conftest runs. Django is then set up right here, and pytest-django finds it so.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import Any
+
+if "BOTYARD_DATA_DIR" not in os.environ:
+    _data_dir = tempfile.mkdtemp(prefix="botyard-test-")
+    os.environ["BOTYARD_DATA_DIR"] = _data_dir
+    atexit.register(shutil.rmtree, _data_dir, ignore_errors=True)
+os.environ.setdefault("EMAIL_URL", "locmem:")
+os.environ.setdefault("SECRET_KEY", "botyard-test-secret-key-not-for-production")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "botyard.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+import pytest  # noqa: E402
+from django.test import Client  # noqa: E402
+
+from botyard.accounts.models import User  # noqa: E402
+from botyard.core import clock  # noqa: E402
+from tests import factories  # noqa: E402
+from tests.helpers import ApiClient  # noqa: E402
+
+FAST_HASHERS = ["tests.hashers.FastArgon2PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = FAST_HASHERS
+
+
+@pytest.fixture(autouse=True)
+def _reset_clock() -> Iterator[None]:
+    yield
+    clock.reset()
+
+
+@pytest.fixture
+def api_client(client: Client) -> ApiClient:
+    return ApiClient(client)
+
+
+@pytest.fixture
+def make_user(db: None) -> Callable[..., User]:
+    return factories.user
+
+
+@pytest.fixture
+def make_token(db: None) -> Callable[..., str]:
+    return factories.token_secret
+
+
+@pytest.fixture
+def user(make_user: Callable[..., User]) -> User:
+    return make_user()
+
+
+@pytest.fixture
+def user_token(user: User, make_token: Callable[..., str]) -> str:
+    return make_token(user=user)
