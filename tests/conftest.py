@@ -19,6 +19,8 @@ if "BOTYARD_DATA_DIR" not in os.environ:
     _data_dir = tempfile.mkdtemp(prefix="botyard-test-")
     os.environ["BOTYARD_DATA_DIR"] = _data_dir
     atexit.register(shutil.rmtree, _data_dir, ignore_errors=True)
+    # WhiteNoise warns about a missing STATIC_ROOT; the suite serves from the finders.
+    os.makedirs(os.path.join(_data_dir, "static"), exist_ok=True)
 os.environ.setdefault("EMAIL_URL", "locmem:")
 os.environ.setdefault("SECRET_KEY", "botyard-test-secret-key-not-for-production")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "botyard.settings")

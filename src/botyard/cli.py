@@ -78,7 +78,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
     _setup_django()
     from django.core.management import call_command
 
-    call_command("db_worker", interval=args.interval, reload=False, startup_delay=False)
+    call_command(
+        "db_worker",
+        interval=args.interval,
+        reload=False,
+        startup_delay=False,
+        batch=args.batch,
+        verbosity=0 if args.batch else 1,
+    )
     return 0
 
 
@@ -150,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run background tasks until stopped")
     worker.add_argument("--interval", type=float, default=1.0)
+    worker.add_argument("--batch", action="store_true", help="run what is queued, then exit")
     worker.set_defaults(handler=cmd_worker)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")

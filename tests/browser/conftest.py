@@ -140,19 +140,23 @@ class PostgresDatabase:
 
 @dataclass
 class Server:
+    """`botyard serve` and `botyard worker` (which sends the emails), sharing one data folder
+    and database, as a production install runs them."""
+
     base_url: str
     mail_dir: Path
     data_dir: Path
     env: dict[str, str]
+    log_dir: Path
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
-    log_path: Path | None = field(default=None, repr=False)
+    worker: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def url(self, path: str = "/") -> str:
         return self.base_url + path
 
     def run_cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run another `botyard` command against the server's data and database."""
-        result = subprocess.run(  # noqa: S603
+        result = subprocess.run(
             [*_botyard_command(), *args],
             env=self.env,
             cwd=self.data_dir,
@@ -168,7 +172,7 @@ class Server:
         return result
 
     def emails(self) -> list[EmailMessage]:
-        """Every email the server has sent so far, oldest first."""
+        """Every email sent so far, oldest first."""
         if not self.mail_dir.is_dir():
             return []
         found: list[EmailMessage] = []
@@ -179,27 +183,29 @@ class Server:
                     found.append(cast(EmailMessage, message))
         return found
 
-    def log(self) -> str:
-        if self.log_path is None or not self.log_path.exists():
-            return ""
-        return self.log_path.read_text(errors="replace")
+    def wait_for_email(self, to: str, timeout: float = 20.0) -> EmailMessage:
+        """The latest email to `to`, waiting for the worker to send it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            matching = [m for m in self.emails() if to.lower() in str(m["To"]).lower()]
+            if matching:
+                return matching[-1]
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"no email to {to} within {timeout:.0f} s; worker output:\n"
+                    + self.log("worker")
+                )
+            time.sleep(0.2)
+
+    def log(self, name: str = "serve") -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
 
-def _start(server: Server) -> None:
-    assert server.log_path is not None
-    port = urlsplit(server.base_url).port
-    with server.log_path.open("wb") as log:
-        server.process = subprocess.Popen(  # noqa: S603
-            [
-                *_botyard_command(),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-            ],
+def _spawn(server: Server, name: str, *args: str) -> subprocess.Popen[bytes]:
+    with (server.log_dir / f"{name}.log").open("wb") as log:
+        return subprocess.Popen(
+            [*_botyard_command(), *args],
             env=server.env,
             cwd=server.data_dir,  # so that no `.env` of the checkout is read
             stdin=subprocess.DEVNULL,
@@ -207,6 +213,13 @@ def _start(server: Server) -> None:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+
+def _start(server: Server) -> None:
+    port = str(urlsplit(server.base_url).port)
+    server.process = _spawn(
+        server, "serve", "serve", "--host", "127.0.0.1", "--port", port, "--workers", "2"
+    )
 
 
 def _wait_until_healthy(server: Server) -> None:
@@ -219,7 +232,7 @@ def _wait_until_healthy(server: Server) -> None:
                 f"/healthz; its output:\n{server.log()}"
             )
         try:
-            with urllib.request.urlopen(server.url("/healthz"), timeout=2) as response:  # noqa: S310
+            with urllib.request.urlopen(server.url("/healthz"), timeout=2) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -231,17 +244,21 @@ def _wait_until_healthy(server: Server) -> None:
     )
 
 
-def _stop(server: Server) -> None:
-    process = server.process
+def _stop_process(process: subprocess.Popen[bytes] | None) -> None:
     if process is None or process.poll() is not None:
         return
     process.send_signal(signal.SIGTERM)
     try:
         process.wait(timeout=STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
-        # The session holds the gunicorn master and its workers, all started here.
+        # Its session holds only what it started (gunicorn's workers), all ours to end.
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=STOP_TIMEOUT)
+
+
+def _stop(server: Server) -> None:
+    _stop_process(server.worker)
+    _stop_process(server.process)
 
 
 @pytest.fixture(scope="session")
@@ -276,7 +293,7 @@ def server() -> Iterator[Server]:
                 mail_dir=mail_dir,
                 data_dir=data_dir,
                 env=env,
-                log_path=root / f"server-{port}.log",
+                log_dir=root,
             )
             _start(candidate)
             try:
@@ -287,6 +304,8 @@ def server() -> Iterator[Server]:
                 if "Address already in use" in candidate.log():
                     continue
                 raise
+            # Started once the server has migrated, so that the two never migrate at once.
+            candidate.worker = _spawn(candidate, "worker", "worker", "--interval", "0.2")
             running = candidate
             break
         else:
@@ -310,7 +329,9 @@ def server() -> Iterator[Server]:
 @pytest.fixture(scope="package")
 def playwright_manager() -> Iterator[Playwright]:
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"browser tests need Debian's Chromium at {CHROMIUM}: apt-get install -y chromium")
+        pytest.fail(
+            f"browser tests need Debian's Chromium at {CHROMIUM}: apt-get install -y chromium"
+        )
     manager = sync_playwright().start()
     try:
         yield manager

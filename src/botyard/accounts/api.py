@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Router
+from ninja import Router, Status
 
 from botyard.accounts import selectors, services
 from botyard.accounts.auth import user_auth
@@ -31,25 +31,23 @@ def actor_of(request: HttpRequest) -> Actor:
 
 
 @router.post("/auth/signup", response={201: UserOut}, auth=None)
-def signup(request: HttpRequest, payload: SignupIn) -> tuple[int, User]:
+def signup(request: HttpRequest, payload: SignupIn) -> Status[User]:
     user = services.user_create(
         email=payload.email, password=payload.password, name=payload.name, via_signup=True
     )
-    return 201, user
+    return Status(201, user)
 
 
 @router.post("/auth/tokens", response={201: TokenCreatedOut}, auth=None)
-def token_create(request: HttpRequest, payload: TokenCreateIn) -> tuple[int, dict[str, object]]:
+def token_create(request: HttpRequest, payload: TokenCreateIn) -> Status[dict[str, object]]:
     user = services.user_sign_in(
         email=payload.email, password=payload.password, address=client_address(request)
     )
     token, secret = services.token_create(user=user, name=payload.name)
-    return 201, {
-        "id": token.id,
-        "name": token.name,
-        "token": secret,
-        "created_at": token.created_at,
-    }
+    return Status(
+        201,
+        {"id": token.id, "name": token.name, "token": secret, "created_at": token.created_at},
+    )
 
 
 @router.get("/auth/tokens", response=TokenListOut, auth=user_auth)

@@ -84,6 +84,9 @@ def user_sign_in(*, email: str, password: str, address: str) -> User:
     """Check credentials under the failed-attempt throttle. The same error for an unknown
     email and a wrong password, so that nobody learns which accounts exist."""
     email = normalize_email(email or "")
+    if "\x00" in email:
+        # No address holds a NUL, and PostgreSQL text cannot even be compared with one.
+        raise ValidationFailed.field("email", "Enter a valid email address.", code="invalid_email")
     buckets = throttling.buckets_for(email, address or "unknown")
     throttling.check(buckets)
     user = authenticate(None, email=email, password=password or "")

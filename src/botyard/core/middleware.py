@@ -28,7 +28,7 @@ class ApiProblemMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path.startswith("/api/"):
             return self.get_response(request)
-        refused = self._refuse_body(request)
+        refused = self._refuse_request(request)
         if refused is not None:
             return refused
         response = self.get_response(request)
@@ -41,6 +41,11 @@ class ApiProblemMiddleware:
                     converted[header] = response[header]
             return converted
         return response
+
+    def _refuse_request(self, request: HttpRequest) -> HttpResponse | None:
+        if _has_nul(request):
+            return generic_problem(400, "The path or query string contains a NUL character.")
+        return self._refuse_body(request)
 
     def _refuse_body(self, request: HttpRequest) -> HttpResponse | None:
         if request.method not in BODY_METHODS:
@@ -62,3 +67,13 @@ class ApiProblemMiddleware:
         logger.exception("unhandled error on %s %s", request.method, request.path)
         detail = repr(exception) if settings.DEBUG else "An unexpected error occurred."
         return generic_problem(500, detail)
+
+
+def _has_nul(request: HttpRequest) -> bool:
+    """No id or filter holds a NUL, and PostgreSQL text cannot even be compared with one,
+    so a NUL in the path or the query is refused before it reaches a view."""
+    if "\x00" in request.path:
+        return True
+    return any(
+        "\x00" in key or any("\x00" in v for v in values) for key, values in request.GET.lists()
+    )

@@ -40,17 +40,38 @@ def _encode(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(plain).encode()).decode().rstrip("=")
 
 
+def _invalid_cursor() -> ValidationFailed:
+    return ValidationFailed.field(
+        "cursor", "The cursor is not one this server issued.", code="invalid_cursor"
+    )
+
+
+def _is_key_value(value: Any) -> bool:
+    # What _encode writes: strings (never with a NUL, which PostgreSQL text cannot hold)
+    # and numbers; None, lists and objects would reach the query and fail there.
+    if isinstance(value, str):
+        return "\x00" not in value
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _decode(cursor: str, count: int) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
-        if not isinstance(values, list) or len(values) != count:
-            raise ValueError
-        return values
     except (ValueError, UnicodeDecodeError, TypeError):
-        raise ValidationFailed.field(
-            "cursor", "The cursor is not one this server issued.", code="invalid_cursor"
-        ) from None
+        raise _invalid_cursor() from None
+    if not isinstance(values, list) or len(values) != count:
+        raise _invalid_cursor()
+    if not all(_is_key_value(v) for v in values):
+        raise _invalid_cursor()
+    return values
+
+
+def _parse_datetime(value: Any) -> dt.datetime:
+    parsed = dt.datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        raise ValueError("the server issues aware times only")
+    return parsed
 
 
 def paginate(
@@ -69,13 +90,11 @@ def paginate(
         values = _decode(cursor, len(fields))
         try:
             parsed = [
-                dt.datetime.fromisoformat(v) if f in datetime_fields else v
+                _parse_datetime(v) if f in datetime_fields else v
                 for f, v in zip(fields, values, strict=True)
             ]
         except (TypeError, ValueError):
-            raise ValidationFailed.field(
-                "cursor", "The cursor is not one this server issued.", code="invalid_cursor"
-            ) from None
+            raise _invalid_cursor() from None
         after = Q()
         for i, name in enumerate(order):
             lookup = "lt" if name.startswith("-") else "gt"

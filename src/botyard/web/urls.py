@@ -1,10 +1,28 @@
 from django.urls import path
 
-from botyard.web import views
+from botyard.web import pages, views
 
 app_name = "web"
 
+ws = "w/<str:workspace_id>/"
+
 urlpatterns = [
-    path("", views.home, name="home"),
+    path("", pages.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("workspaces/new", pages.workspace_new, name="workspace_new"),
+    path("invitations/accept", pages.invitation_accept, name="invitation_accept"),
+    path(ws, pages.workspace_home, name="workspace"),
+    path(ws + "bots", pages.bots, name="bots"),
+    path(ws + "collaborators", pages.collaborators, name="collaborators"),
+    path(ws + "collaborators/<str:user_id>/role", pages.collaborator_role, name="collaborator_role"),
+    path(ws + "collaborators/<str:user_id>/remove", pages.collaborator_remove, name="collaborator_remove"),
+    path(ws + "invitations/<str:invitation_id>/resend", pages.invitation_resend, name="invitation_resend"),
+    path(ws + "invitations/<str:invitation_id>/revoke", pages.invitation_revoke, name="invitation_revoke"),
+    path(ws + "billing", pages.billing, name="billing"),
+    path(ws + "audits", pages.audits, name="audits"),
+    path(ws + "settings", pages.settings_page, name="settings"),
+    path(ws + "settings/rename", pages.settings_rename, name="settings_rename"),
+    path(ws + "settings/delete", pages.settings_delete, name="settings_delete"),
+    path(ws + "settings/transfer", pages.settings_transfer, name="settings_transfer"),
+    path(ws + "settings/leave", pages.settings_leave, name="settings_leave"),
 ]

@@ -1,17 +1,11 @@
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from botyard.core.problem import generic_problem
-
-
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/home.html", {})
 
 
 @require_GET

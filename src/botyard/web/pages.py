@@ -1,0 +1,347 @@
+"""Dashboard pages for workspaces, collaborators, settings and invitations. Thin: each
+parses a form, calls one service or selector, and renders."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from botyard.accounts.models import User
+from botyard.audit.selectors import audit_page
+from botyard.billing.plans import plan
+from botyard.bots.models import Bot
+from botyard.core.errors import ApplicationError, NotFound, ValidationFailed
+from botyard.core.pagination import paginate
+from botyard.web.forms import (
+    DeleteForm,
+    InviteForm,
+    RenameForm,
+    RoleForm,
+    TransferForm,
+    WorkspaceCreateForm,
+    apply_error,
+)
+from botyard.web.tabs import tabs_for
+from botyard.web.workspace_views import actor_for, report, workspace_context, workspace_tab
+from botyard.workspaces import selectors, services
+from botyard.workspaces.access import Access, access_workspace
+from botyard.workspaces.roles import Permission, Role
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    assert isinstance(request.user, User)
+    memberships = list(selectors.membership_list_for(user=request.user).order_by("joined_at"))
+    invitations = list(selectors.invitations_for_me(user=request.user).order_by("created_at"))
+    return render(
+        request, "web/home.html", {"memberships": memberships, "invitations": invitations}
+    )
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def workspace_new(request: HttpRequest) -> HttpResponse:
+    form = WorkspaceCreateForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            workspace = services.workspace_create(
+                actor=actor_for(request),
+                name=form.cleaned_data["name"],
+                plan_id=form.cleaned_data["plan"],
+                payment_token=form.cleaned_data["payment_method"] or None,
+            )
+        except ApplicationError as error:
+            apply_error(form, error)
+            status = error.status
+        else:
+            messages.success(request, f"Workspace “{workspace.name}” created.")
+            return redirect("web:workspace", workspace_id=workspace.id)
+    elif request.method == "POST":
+        status = 400
+    return render(request, "web/workspace_new.html", {"form": form}, status=status)
+
+
+@login_required
+def workspace_home(request: HttpRequest, workspace_id: str) -> HttpResponse:
+    assert isinstance(request.user, User)
+    try:
+        access = access_workspace(request.user, workspace_id)
+    except NotFound:
+        from django.http import Http404
+
+        raise Http404("No such workspace") from None
+    first = tabs_for(access.membership.role)[0]
+    return redirect(first.url_name, workspace_id=workspace_id)
+
+
+# --- bots (list; editing arrives with the bots pages) -----------------------------------
+
+
+@workspace_tab("bots")
+def bots(request: HttpRequest, access: Access) -> HttpResponse:
+    page = paginate(
+        Bot.objects.filter(workspace=access.workspace),
+        order=("-created_at", "-id"),
+        cursor=request.GET.get("cursor"),
+        limit=50,
+    )
+    context = workspace_context(request, access, tab="bots")
+    context.update(bots=page.items, next_cursor=page.next_cursor)
+    return render(request, "web/bots.html", context)
+
+
+# --- collaborators ----------------------------------------------------------------------
+
+
+def _collaborators_context(request: HttpRequest, access: Access) -> dict[str, object]:
+    context = workspace_context(request, access, tab="collaborators")
+    context["members"] = list(selectors.collaborator_list(access=access).order_by("joined_at"))
+    if access.can(Permission.COLLABORATOR_MANAGE):
+        context["invitations"] = list(selectors.invitation_list(access=access).order_by("created_at"))
+    context["role_choices"] = [(r.value, r.label) for r in Role if r is not Role.OWNER]
+    return context
+
+
+@workspace_tab("collaborators")
+@require_http_methods(["GET", "HEAD", "POST"])
+def collaborators(request: HttpRequest, access: Access) -> HttpResponse:
+    form = InviteForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            invitation = services.invitation_create(
+                actor=actor_for(request),
+                workspace_id=access.workspace.id,
+                email=form.cleaned_data["email"],
+                role=form.cleaned_data["role"],
+            )
+        except ApplicationError as error:
+            apply_error(form, error)
+            status = error.status
+        else:
+            messages.success(request, f"Invitation sent to {invitation.email}.")
+            return redirect("web:collaborators", workspace_id=access.workspace.id)
+    elif request.method == "POST":
+        status = 400
+    context = _collaborators_context(request, access)
+    context["invite_form"] = form
+    return render(request, "web/collaborators.html", context, status=status)
+
+
+@workspace_tab("collaborators")
+@require_POST
+def collaborator_role(request: HttpRequest, access: Access, user_id: str) -> HttpResponse:
+    form = RoleForm(request.POST)
+    try:
+        if not form.is_valid():
+            raise ValidationFailed("Choose a role.", code="invalid_role")
+        membership = services.collaborator_change_role(
+            actor=actor_for(request), workspace_id=access.workspace.id,
+            user_id=user_id, role=form.cleaned_data["role"],
+        )  # fmt: skip
+    except ApplicationError as error:
+        report(request, error)
+    else:
+        messages.success(
+            request, f"{membership.user.email} is now {Role(membership.role).label.lower()}."
+        )
+    return redirect("web:collaborators", workspace_id=access.workspace.id)
+
+
+@workspace_tab("collaborators")
+@require_POST
+def collaborator_remove(request: HttpRequest, access: Access, user_id: str) -> HttpResponse:
+    try:
+        services.collaborator_remove(
+            actor=actor_for(request), workspace_id=access.workspace.id, user_id=user_id
+        )
+    except ApplicationError as error:
+        report(request, error)
+    else:
+        messages.success(request, "Collaborator removed.")
+    return redirect("web:collaborators", workspace_id=access.workspace.id)
+
+
+@workspace_tab("collaborators")
+@require_POST
+def invitation_resend(request: HttpRequest, access: Access, invitation_id: str) -> HttpResponse:
+    try:
+        invitation = services.invitation_resend(
+            actor=actor_for(request), workspace_id=access.workspace.id, invitation_id=invitation_id
+        )
+    except ApplicationError as error:
+        report(request, error)
+    else:
+        messages.success(request, f"Invitation resent to {invitation.email}.")
+    return redirect("web:collaborators", workspace_id=access.workspace.id)
+
+
+@workspace_tab("collaborators")
+@require_POST
+def invitation_revoke(request: HttpRequest, access: Access, invitation_id: str) -> HttpResponse:
+    try:
+        services.invitation_revoke(
+            actor=actor_for(request), workspace_id=access.workspace.id, invitation_id=invitation_id
+        )
+    except ApplicationError as error:
+        report(request, error)
+    else:
+        messages.success(request, "Invitation revoked.")
+    return redirect("web:collaborators", workspace_id=access.workspace.id)
+
+
+# --- settings ---------------------------------------------------------------------------
+
+
+def _settings_context(request: HttpRequest, access: Access) -> dict[str, object]:
+    context = workspace_context(request, access, tab="settings")
+    context["plan"] = plan(access.workspace.plan)
+    members = selectors.collaborator_list(access=access).exclude(role=Role.OWNER)
+    transfer_form = TransferForm()
+    transfer_form.fields["email"].choices = [(m.user.email, f"{m.user.name} ({m.user.email})") for m in members]
+    context.setdefault("rename_form", RenameForm(initial={"name": access.workspace.name}))
+    context.setdefault("delete_form", DeleteForm())
+    context.setdefault("transfer_form", transfer_form)
+    return context
+
+
+@workspace_tab("settings")
+def settings_page(request: HttpRequest, access: Access) -> HttpResponse:
+    return render(request, "web/settings.html", _settings_context(request, access))
+
+
+@workspace_tab("settings")
+@require_POST
+def settings_rename(request: HttpRequest, access: Access) -> HttpResponse:
+    form = RenameForm(request.POST)
+    if form.is_valid():
+        try:
+            services.workspace_rename(
+                actor=actor_for(request), workspace_id=access.workspace.id, name=form.cleaned_data["name"]
+            )
+        except ApplicationError as error:
+            apply_error(form, error)
+        else:
+            messages.success(request, "Workspace renamed.")
+            return redirect("web:settings", workspace_id=access.workspace.id)
+    access.workspace.refresh_from_db()
+    context = _settings_context(request, access)
+    context["rename_form"] = form
+    return render(request, "web/settings.html", context, status=400)
+
+
+@workspace_tab("settings")
+@require_POST
+def settings_delete(request: HttpRequest, access: Access) -> HttpResponse:
+    form = DeleteForm(request.POST)
+    if form.is_valid():
+        try:
+            services.workspace_delete(
+                actor=actor_for(request), workspace_id=access.workspace.id, confirm=form.cleaned_data["confirm"]
+            )
+        except ApplicationError as error:
+            apply_error(form, error)
+        else:
+            messages.success(request, f"Workspace “{access.workspace.name}” and everything in it was deleted.")
+            return redirect("web:home")
+    context = _settings_context(request, access)
+    context["delete_form"] = form
+    return render(request, "web/settings.html", context, status=400)
+
+
+@workspace_tab("settings")
+@require_POST
+def settings_transfer(request: HttpRequest, access: Access) -> HttpResponse:
+    context = _settings_context(request, access)
+    form = TransferForm(request.POST)
+    form.fields["email"].choices = context["transfer_form"].fields["email"].choices  # type: ignore[attr-defined]
+    if form.is_valid():
+        try:
+            services.workspace_transfer(
+                actor=actor_for(request), workspace_id=access.workspace.id,
+                email=form.cleaned_data["email"], password=form.cleaned_data["password"],
+            )  # fmt: skip
+        except ApplicationError as error:
+            apply_error(form, error)
+        else:
+            messages.success(request, f"{form.cleaned_data['email']} now owns this workspace; you are an administrator.")
+            return redirect("web:settings", workspace_id=access.workspace.id)
+    context["transfer_form"] = form
+    return render(request, "web/settings.html", context, status=400)
+
+
+@workspace_tab("settings")
+@require_POST
+def settings_leave(request: HttpRequest, access: Access) -> HttpResponse:
+    try:
+        services.workspace_leave(actor=actor_for(request), workspace_id=access.workspace.id)
+    except ApplicationError as error:
+        report(request, error)
+        return redirect("web:settings", workspace_id=access.workspace.id)
+    messages.success(request, f"You left “{access.workspace.name}”.")
+    return redirect("web:home")
+
+
+# --- billing and audits (overview; the full tabs build on these) -----------------------
+
+
+@workspace_tab("billing")
+def billing(request: HttpRequest, access: Access) -> HttpResponse:
+    context = workspace_context(request, access, tab="billing")
+    context["plan"] = plan(access.workspace.plan)
+    context["payment_method"] = getattr(access.workspace, "payment_method", None)
+    return render(request, "web/billing.html", context)
+
+
+@workspace_tab("audits")
+def audits(request: HttpRequest, access: Access) -> HttpResponse:
+    context = workspace_context(request, access, tab="audits")
+    page = audit_page(access=access, cursor=request.GET.get("cursor"), limit=50)
+    context.update(events=page.items, next_cursor=page.next_cursor)
+    return render(request, "web/audits.html", context)
+
+
+# --- invitations ------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def invitation_accept(request: HttpRequest) -> HttpResponse:
+    token = request.POST.get("token") or request.GET.get("token") or ""
+    if not request.user.is_authenticated:
+        next_url = f"{reverse('web:invitation_accept')}?token={token}"
+        signin = f"{reverse('accounts:signin')}?next={_quote(next_url)}"
+        signup = f"{reverse('accounts:signup')}?next={_quote(next_url)}"
+        try:
+            invitation = services.invitation_by_token(token)
+        except ApplicationError as error:
+            return render(request, "web/invitation.html", {"error": error}, status=error.status)
+        return render(
+            request, "web/invitation.html",
+            {"invitation": invitation, "signin_url": signin, "signup_url": signup, "anonymous": True},
+        )  # fmt: skip
+    if request.method == "POST":
+        try:
+            membership = services.invitation_accept(actor=actor_for(request), token=token)
+        except ApplicationError as error:
+            return render(request, "web/invitation.html", {"error": error}, status=error.status)
+        messages.success(
+            request,
+            f"You joined “{membership.workspace.name}” as {Role(membership.role).label.lower()}.",
+        )
+        return redirect("web:workspace", workspace_id=membership.workspace_id)
+    try:
+        invitation = services.invitation_by_token(token)
+    except ApplicationError as error:
+        return render(request, "web/invitation.html", {"error": error}, status=error.status)
+    return render(request, "web/invitation.html", {"invitation": invitation, "token": token})
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
