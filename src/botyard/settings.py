@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "botyard.workspaces",
     "botyard.billing",
     "botyard.bots",
+    "botyard.messaging",
     "botyard.audit",
     "botyard.web",
 ]

@@ -46,9 +46,7 @@ class ChainReport:
         return f"broken at event {self.first_bad_id} (seq {self.first_bad_seq}): {self.problem}"
 
 
-def verify_rows(
-    rows: Iterable[dict[str, Any]], *, head_seq: int, head_hash: str
-) -> ChainReport:
+def verify_rows(rows: Iterable[dict[str, Any]], *, head_seq: int, head_hash: str) -> ChainReport:
     """`rows` in seq order, each with the hashed fields plus id, prev_hash and hash."""
     expected_prev = GENESIS
     expected_seq = 1

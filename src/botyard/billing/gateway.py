@@ -74,9 +74,7 @@ TEST_CARDS: dict[str, _TestCard] = {
     "pm_card_chargeDeclinedLostCard": _TestCard("visa", "9987", attach_decline="lost_card"),
     "pm_card_chargeDeclinedStolenCard": _TestCard("visa", "9979", attach_decline="stolen_card"),
     "pm_card_chargeDeclinedExpiredCard": _TestCard("visa", "0069", attach_decline="expired_card"),
-    "pm_card_chargeDeclinedIncorrectCvc": _TestCard(
-        "visa", "0127", attach_decline="incorrect_cvc"
-    ),
+    "pm_card_chargeDeclinedIncorrectCvc": _TestCard("visa", "0127", attach_decline="incorrect_cvc"),
     "pm_card_chargeDeclinedProcessingError": _TestCard(
         "visa", "0119", attach_decline="processing_error"
     ),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from botyard.core.errors import ApplicationError
@@ -39,7 +41,10 @@ TEST_CARD_CHOICES = [
 class WorkspaceCreateForm(forms.Form):
     name = forms.CharField(max_length=200, label="Workspace name")
     plan = forms.ChoiceField(
-        choices=[("community", "Community — free, 5 bots"), ("business", "Business — $89/month, 10 bots")],
+        choices=[
+            ("community", "Community — free, 5 bots"),
+            ("business", "Business — $89/month, 10 bots"),
+        ],
         initial="community",
         widget=forms.RadioSelect,
     )
@@ -70,6 +75,13 @@ class DeleteForm(forms.Form):
 
 class TransferForm(forms.Form):
     email = forms.ChoiceField(label="New owner")
+
+    def __init__(self, *args: Any, candidates: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["email"].choices = candidates  # type: ignore[attr-defined]
+
     password = forms.CharField(
-        max_length=1024, label="Your password", widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+        max_length=1024,
+        label="Your password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )

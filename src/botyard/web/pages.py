@@ -102,7 +102,9 @@ def _collaborators_context(request: HttpRequest, access: Access) -> dict[str, ob
     context = workspace_context(request, access, tab="collaborators")
     context["members"] = list(selectors.collaborator_list(access=access).order_by("joined_at"))
     if access.can(Permission.COLLABORATOR_MANAGE):
-        context["invitations"] = list(selectors.invitation_list(access=access).order_by("created_at"))
+        context["invitations"] = list(
+            selectors.invitation_list(access=access).order_by("created_at")
+        )
     context["role_choices"] = [(r.value, r.label) for r in Role if r is not Role.OWNER]
     return context
 
@@ -201,13 +203,15 @@ def invitation_revoke(request: HttpRequest, access: Access, invitation_id: str) 
 def _settings_context(request: HttpRequest, access: Access) -> dict[str, object]:
     context = workspace_context(request, access, tab="settings")
     context["plan"] = plan(access.workspace.plan)
-    members = selectors.collaborator_list(access=access).exclude(role=Role.OWNER)
-    transfer_form = TransferForm()
-    transfer_form.fields["email"].choices = [(m.user.email, f"{m.user.name} ({m.user.email})") for m in members]
     context.setdefault("rename_form", RenameForm(initial={"name": access.workspace.name}))
     context.setdefault("delete_form", DeleteForm())
-    context.setdefault("transfer_form", transfer_form)
+    context.setdefault("transfer_form", TransferForm(candidates=_transfer_candidates(access)))
     return context
+
+
+def _transfer_candidates(access: Access) -> list[tuple[str, str]]:
+    members = selectors.collaborator_list(access=access).exclude(role=Role.OWNER)
+    return [(m.user.email, f"{m.user.name} ({m.user.email})") for m in members]
 
 
 @workspace_tab("settings")
@@ -222,7 +226,9 @@ def settings_rename(request: HttpRequest, access: Access) -> HttpResponse:
     if form.is_valid():
         try:
             services.workspace_rename(
-                actor=actor_for(request), workspace_id=access.workspace.id, name=form.cleaned_data["name"]
+                actor=actor_for(request),
+                workspace_id=access.workspace.id,
+                name=form.cleaned_data["name"],
             )
         except ApplicationError as error:
             apply_error(form, error)
@@ -242,12 +248,16 @@ def settings_delete(request: HttpRequest, access: Access) -> HttpResponse:
     if form.is_valid():
         try:
             services.workspace_delete(
-                actor=actor_for(request), workspace_id=access.workspace.id, confirm=form.cleaned_data["confirm"]
+                actor=actor_for(request),
+                workspace_id=access.workspace.id,
+                confirm=form.cleaned_data["confirm"],
             )
         except ApplicationError as error:
             apply_error(form, error)
         else:
-            messages.success(request, f"Workspace “{access.workspace.name}” and everything in it was deleted.")
+            messages.success(
+                request, f"Workspace “{access.workspace.name}” and everything in it was deleted."
+            )
             return redirect("web:home")
     context = _settings_context(request, access)
     context["delete_form"] = form
@@ -257,20 +267,24 @@ def settings_delete(request: HttpRequest, access: Access) -> HttpResponse:
 @workspace_tab("settings")
 @require_POST
 def settings_transfer(request: HttpRequest, access: Access) -> HttpResponse:
-    context = _settings_context(request, access)
-    form = TransferForm(request.POST)
-    form.fields["email"].choices = context["transfer_form"].fields["email"].choices  # type: ignore[attr-defined]
+    form = TransferForm(request.POST, candidates=_transfer_candidates(access))
     if form.is_valid():
         try:
             services.workspace_transfer(
-                actor=actor_for(request), workspace_id=access.workspace.id,
-                email=form.cleaned_data["email"], password=form.cleaned_data["password"],
-            )  # fmt: skip
+                actor=actor_for(request),
+                workspace_id=access.workspace.id,
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password"],
+            )
         except ApplicationError as error:
             apply_error(form, error)
         else:
-            messages.success(request, f"{form.cleaned_data['email']} now owns this workspace; you are an administrator.")
+            messages.success(
+                request,
+                f"{form.cleaned_data['email']} now owns this workspace; you are an administrator.",
+            )
             return redirect("web:settings", workspace_id=access.workspace.id)
+    context = _settings_context(request, access)
     context["transfer_form"] = form
     return render(request, "web/settings.html", context, status=400)
 
@@ -320,10 +334,9 @@ def invitation_accept(request: HttpRequest) -> HttpResponse:
             invitation = services.invitation_by_token(token)
         except ApplicationError as error:
             return render(request, "web/invitation.html", {"error": error}, status=error.status)
-        return render(
-            request, "web/invitation.html",
-            {"invitation": invitation, "signin_url": signin, "signup_url": signup, "anonymous": True},
-        )  # fmt: skip
+        context = {"invitation": invitation, "anonymous": True}
+        context.update(signin_url=signin, signup_url=signup)
+        return render(request, "web/invitation.html", context)
     if request.method == "POST":
         try:
             membership = services.invitation_accept(actor=actor_for(request), token=token)

@@ -14,10 +14,24 @@ urlpatterns = [
     path(ws, pages.workspace_home, name="workspace"),
     path(ws + "bots", pages.bots, name="bots"),
     path(ws + "collaborators", pages.collaborators, name="collaborators"),
-    path(ws + "collaborators/<str:user_id>/role", pages.collaborator_role, name="collaborator_role"),
-    path(ws + "collaborators/<str:user_id>/remove", pages.collaborator_remove, name="collaborator_remove"),
-    path(ws + "invitations/<str:invitation_id>/resend", pages.invitation_resend, name="invitation_resend"),
-    path(ws + "invitations/<str:invitation_id>/revoke", pages.invitation_revoke, name="invitation_revoke"),
+    path(
+        ws + "collaborators/<str:user_id>/role", pages.collaborator_role, name="collaborator_role"
+    ),
+    path(
+        ws + "collaborators/<str:user_id>/remove",
+        pages.collaborator_remove,
+        name="collaborator_remove",
+    ),
+    path(
+        ws + "invitations/<str:invitation_id>/resend",
+        pages.invitation_resend,
+        name="invitation_resend",
+    ),
+    path(
+        ws + "invitations/<str:invitation_id>/revoke",
+        pages.invitation_revoke,
+        name="invitation_revoke",
+    ),
     path(ws + "billing", pages.billing, name="billing"),
     path(ws + "audits", pages.audits, name="audits"),
     path(ws + "settings", pages.settings_page, name="settings"),

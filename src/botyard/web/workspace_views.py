@@ -73,7 +73,9 @@ def workspace_tab(
     ) -> Callable[..., HttpResponse]:
         @login_required
         @wraps(view)
-        def wrapper(request: HttpRequest, workspace_id: str, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(
+            request: HttpRequest, workspace_id: str, *args: Any, **kwargs: Any
+        ) -> HttpResponse:
             assert isinstance(request.user, User)
             try:
                 access = access_workspace(request.user, workspace_id)

@@ -166,7 +166,9 @@ def collaborator_change_role(
 
 @router.delete("/workspaces/{workspace_id}/collaborators/{user_id}", response={204: None})
 def collaborator_remove(request: HttpRequest, workspace_id: str, user_id: str) -> HttpResponse:
-    services.collaborator_remove(actor=actor_of(request), workspace_id=workspace_id, user_id=user_id)
+    services.collaborator_remove(
+        actor=actor_of(request), workspace_id=workspace_id, user_id=user_id
+    )
     return HttpResponse(status=204)
 
 

@@ -34,6 +34,8 @@ class Workspace(models.Model):
     custom_bot_limit = models.PositiveIntegerField(null=True, blank=True)
     custom_message_limit = models.PositiveIntegerField(null=True, blank=True)
     custom_price_cents = models.PositiveIntegerField(null=True, blank=True)
+    # The most the workspace may be billed a month (cents); null means no cap.
+    budget_cents = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         indexes: ClassVar = [models.Index(fields=["owner", "plan"])]
@@ -72,7 +74,9 @@ class InvitationStatus(models.TextChoices):
 
 
 class Invitation(models.Model):
-    id = models.CharField(primary_key=True, max_length=32, default=new_invitation_id, editable=False)
+    id = models.CharField(
+        primary_key=True, max_length=32, default=new_invitation_id, editable=False
+    )
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="invitations")
     email = models.EmailField(max_length=254)
     role = models.CharField(max_length=16, choices=[(r.value, r.value) for r in Role])

@@ -196,9 +196,7 @@ def workspace_leave(*, actor: Actor, workspace_id: str) -> None:
         _remove_membership(actor, access, access.membership, event="collaborator.left")
 
 
-def workspace_transfer(
-    *, actor: Actor, workspace_id: str, email: str, password: str
-) -> Workspace:
+def workspace_transfer(*, actor: Actor, workspace_id: str, email: str, password: str) -> Workspace:
     target_email = normalize_email(email or "")
     with transaction.atomic():
         access = access_workspace(actor.user, workspace_id, for_update=True)
@@ -285,7 +283,9 @@ def collaborator_change_role(
         access = access_workspace(actor.user, workspace_id, for_update=True)
         require(access, Permission.COLLABORATOR_MANAGE)
         if user_id == actor.user.pk:
-            raise PermissionDenied("You cannot change your own role.", code="cannot_change_own_role")
+            raise PermissionDenied(
+                "You cannot change your own role.", code="cannot_change_own_role"
+            )
         membership = _managed_membership(access, user_id)
         before = membership.role
         if before != new_role:
@@ -304,7 +304,9 @@ def collaborator_remove(*, actor: Actor, workspace_id: str, user_id: str) -> Non
     with transaction.atomic():
         access = access_workspace(actor.user, workspace_id, for_update=True)
         membership = _managed_membership(access, user_id)
-        event = "collaborator.left" if membership.user_id == actor.user.pk else "collaborator.removed"
+        event = (
+            "collaborator.left" if membership.user_id == actor.user.pk else "collaborator.removed"
+        )
         _remove_membership(actor, access, membership, event=event)
 
 
@@ -499,4 +501,3 @@ def invitation_accept(*, actor: Actor, token: str) -> Membership:
             details={"role": invitation.role, "invitation_id": invitation.id},
         )  # fmt: skip
     return membership
-

@@ -25,7 +25,9 @@ def send_invitation_email(invitation_id: str, nonce: str) -> str:
         "role_label": invitation.role.replace("_", " "),
     }
     send_mail(
-        subject=f"{invitation.invited_by_email} invited you to {invitation.workspace.name} on botyard",
+        subject=(
+            f"{invitation.invited_by_email} invited you to {invitation.workspace.name} on botyard"
+        ),
         message=render_to_string("workspaces/email/invitation.txt", context),
         from_email=None,
         recipient_list=[invitation.email],

@@ -1,0 +1,37 @@
+"""Monthly billing periods anchored on the day the workspace started its current plan.
+
+Each boundary is computed from the anchor (not from the previous boundary), so a plan
+started on the 31st has periods ending on Feb 28 and then on Mar 31 again."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Period:
+    start: dt.datetime
+    end: dt.datetime  # exclusive
+
+    def seconds_left(self, now: dt.datetime) -> int:
+        return max(1, int((self.end - now).total_seconds()))
+
+
+def add_months(anchor: dt.datetime, months: int) -> dt.datetime:
+    total = anchor.month - 1 + months
+    year, month = anchor.year + total // 12, total % 12 + 1
+    day = min(anchor.day, calendar.monthrange(year, month)[1])
+    return anchor.replace(year=year, month=month, day=day)
+
+
+def period_containing(anchor: dt.datetime, now: dt.datetime) -> Period:
+    if now < anchor:
+        return Period(anchor, add_months(anchor, 1))
+    months = (now.year - anchor.year) * 12 + (now.month - anchor.month)
+    start = add_months(anchor, months)
+    if start > now:
+        months -= 1
+        start = add_months(anchor, months)
+    return Period(start, add_months(anchor, months + 1))

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+from typing import ClassVar
+
+from django.db import models
+from django.db.models import Q
+
+from botyard.bots.models import Bot
+from botyard.core import clock
+from botyard.core.ids import new_id
+from botyard.workspaces.models import Workspace
+
+
+def new_conversation_id() -> str:
+    return new_id("conv")
+
+
+def new_message_id() -> str:
+    return new_id("msg")
+
+
+class Conversation(models.Model):
+    id = models.CharField(
+        primary_key=True, max_length=32, default=new_conversation_id, editable=False
+    )
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="conversations")
+    end_user_id = models.CharField(max_length=255)
+    started_at = models.DateTimeField(default=clock.now)
+    last_message_at = models.DateTimeField(default=clock.now)
+
+    class Meta:
+        indexes: ClassVar = [models.Index(fields=["bot", "started_at"])]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class Message(models.Model):
+    id = models.CharField(primary_key=True, max_length=32, default=new_message_id, editable=False)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="messages")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    end_user_id = models.CharField(max_length=255)
+    text = models.TextField()
+    reply = models.TextField()
+    bot_version = models.PositiveIntegerField()
+    received_at = models.DateTimeField(default=clock.now)
+    period_start = models.DateTimeField()
+    # NULL, not "", for "no key": the partial unique index skips NULLs.
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    # sha256 of the request body, to tell a true retry from a reused key.
+    request_digest = models.CharField(max_length=64)
+    # The exact answer given, replayed to a retry with the same idempotency key.
+    response = models.JSONField()
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["bot", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="message_idempotency_unique",
+            )
+        ]
+        indexes: ClassVar = [
+            models.Index(fields=["workspace", "period_start"]),
+            models.Index(fields=["conversation", "received_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+
+class UsageCounter(models.Model):
+    """Accepted incoming messages of one workspace in one billing period. Incremented by a
+    conditional UPDATE in the same transaction that stores the message."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    messages = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(
+                fields=["workspace", "period_start"], name="usage_period_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id} {self.period_start:%Y-%m-%d}: {self.messages}"
+
+
+class DailyBotStats(models.Model):
+    """Per bot and UTC day: incoming messages and conversations started (analytics)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="daily_stats")
+    day = models.DateField()
+    messages = models.PositiveIntegerField(default=0)
+    conversations = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["bot", "day"], name="daily_stats_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.bot_id} {self.day}: {self.messages}"

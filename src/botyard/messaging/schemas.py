@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from ninja import Schema
+from pydantic import Field
+
+
+class MessageIn(Schema):
+    user_id: str = Field(max_length=10_000)
+    text: str = Field(max_length=100_000)
+    conversation_id: str | None = Field(default=None, max_length=10_000)
+
+
+class ReplyOut(Schema):
+    text: str
+
+
+class UsageOut(Schema):
+    used: int
+    limit: int
+
+
+class MessageOut(Schema):
+    message_id: str
+    conversation_id: str
+    reply: ReplyOut
+    usage: UsageOut

@@ -1,0 +1,196 @@
+"""Incoming messages (product.md §5): store, answer, and count each accepted one exactly
+once. The usage counter is incremented by a conditional UPDATE in the same transaction
+that stores the message, so "acknowledged", "stored" and "counted" cannot disagree."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from botyard.billing.periods import period_containing
+from botyard.billing.usage import message_cap
+from botyard.bots.models import BotKey, BotVersion
+from botyard.bots.runtime import reply_to
+from botyard.bots.services import key_digest
+from botyard.core import clock
+from botyard.core.errors import Conflict, NotAuthenticated, NotFound, Throttled, ValidationFailed
+from botyard.messaging.models import (
+    Conversation,
+    DailyBotStats,
+    Message,
+    UsageCounter,
+    new_message_id,
+)
+
+MAX_TEXT = 4_096
+MAX_USER_ID = 255
+MAX_IDEMPOTENCY_KEY = 255
+KEY_LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class IncomingMessage:
+    user_id: str
+    text: str
+    conversation_id: str | None = None
+
+
+def _validate(message: IncomingMessage, idempotency_key: str | None) -> None:
+    errors = []
+    if not isinstance(message.text, str) or not 1 <= len(message.text) <= MAX_TEXT:
+        errors.append({"field": "text", "message": f"Send 1 to {MAX_TEXT} characters."})
+    if not isinstance(message.user_id, str) or not 1 <= len(message.user_id) <= MAX_USER_ID:
+        errors.append({"field": "user_id", "message": f"Send 1 to {MAX_USER_ID} characters."})
+    if message.conversation_id is not None and not 1 <= len(message.conversation_id) <= 64:
+        errors.append({"field": "conversation_id", "message": "Not a conversation id."})
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+        errors.append({"field": "Idempotency-Key", "message": "Send 1 to 255 characters."})
+    if errors:
+        raise ValidationFailed("The message is not valid.", errors=errors)
+
+
+def authenticate_bot_key(*, bot_id: str, secret: str | None) -> BotKey:
+    key = None
+    if secret and len(secret) <= 200:
+        key = (
+            BotKey.objects.select_related("bot", "bot__workspace")
+            .filter(digest=key_digest(secret))
+            .first()
+        )
+    if key is None or key.bot_id != bot_id:
+        raise NotAuthenticated(
+            "Send a valid key of this bot as 'Authorization: Bearer <bot key>'.",
+            code="invalid_bot_key",
+        )
+    return key
+
+
+def _digest(message: IncomingMessage) -> str:
+    body = json.dumps([message.user_id, message.text, message.conversation_id])
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _replay(key: BotKey, idempotency_key: str, digest: str) -> dict[str, Any] | None:
+    earlier = (
+        Message.objects.filter(bot_id=key.bot_id, idempotency_key=idempotency_key)
+        .only("request_digest", "response")
+        .first()
+    )
+    if earlier is None:
+        return None
+    if earlier.request_digest != digest:
+        raise Conflict(
+            "This Idempotency-Key was already used for a different message.",
+            code="idempotency_key_reused",
+        )
+    return dict(earlier.response)
+
+
+def message_ingest(
+    *, key: BotKey, message: IncomingMessage, idempotency_key: str | None = None
+) -> dict[str, Any]:
+    _validate(message, idempotency_key)
+    digest = _digest(message)
+    if idempotency_key is not None:
+        replayed = _replay(key, idempotency_key, digest)
+        if replayed is not None:
+            return replayed
+    bot = key.bot
+    if bot.published_version is None:
+        raise Conflict(
+            "This bot has no published version yet; publish it to answer messages.",
+            code="bot_not_published",
+        )
+    try:
+        response = _store_and_count(key, message, idempotency_key, digest)
+    except IntegrityError:
+        # Two deliveries of one idempotency key raced; the first one's answer stands.
+        if idempotency_key is not None:
+            replayed = _replay(key, idempotency_key, digest)
+            if replayed is not None:
+                return replayed
+        raise
+    _touch_key(key)
+    return response
+
+
+def _store_and_count(
+    key: BotKey, message: IncomingMessage, idempotency_key: str | None, digest: str
+) -> dict[str, Any]:
+    bot, workspace = key.bot, key.bot.workspace
+    published = bot.published_version
+    assert published is not None  # checked by the caller
+    now = clock.now()
+    with transaction.atomic():
+        version = BotVersion.objects.only("definition").get(bot=bot, number=published)
+        period = period_containing(workspace.plan_started_at, now)
+        cap = message_cap(workspace)
+        counter, _ = UsageCounter.objects.get_or_create(
+            workspace=workspace, period_start=period.start, defaults={"period_end": period.end}
+        )
+        counted = UsageCounter.objects.filter(pk=counter.pk)
+        if cap.cap is not None:
+            counted = counted.filter(messages__lt=cap.cap)
+        if counted.update(messages=F("messages") + 1) != 1:
+            detail = (
+                "This workspace has used all the messages its plan includes this period."
+                if cap.reason == "message_limit_reached"
+                else "This message would take the bill over the workspace's monthly budget."
+            )
+            raise Throttled(
+                f"{detail} The bot answers again when the period renews, the plan is upgraded "
+                "or the budget raised.",
+                retry_after=period.seconds_left(now),
+                code=cap.reason,
+            )
+        used = UsageCounter.objects.values_list("messages", flat=True).get(pk=counter.pk)
+        conversation, started = _conversation(bot, workspace, message, now)
+        reply, _intent = reply_to(version.definition, message.text)
+        message_id = new_message_id()
+        response = {
+            "message_id": message_id,
+            "conversation_id": conversation.id,
+            "reply": {"text": reply},
+            "usage": {"used": used, "limit": cap.included},
+        }
+        Message.objects.create(
+            id=message_id, workspace=workspace, bot=bot, conversation=conversation,
+            end_user_id=message.user_id, text=message.text, reply=reply,
+            bot_version=published, received_at=now, period_start=period.start,
+            idempotency_key=idempotency_key, request_digest=digest, response=response,
+        )  # fmt: skip
+        stats, _ = DailyBotStats.objects.get_or_create(workspace=workspace, bot=bot, day=now.date())
+        DailyBotStats.objects.filter(pk=stats.pk).update(
+            messages=F("messages") + 1, conversations=F("conversations") + int(started)
+        )
+    return response
+
+
+def _conversation(bot: Any, workspace: Any, message: IncomingMessage, now: dt.datetime
+                  ) -> tuple[Conversation, bool]:  # fmt: skip
+    if message.conversation_id:
+        conversation = Conversation.objects.filter(id=message.conversation_id, bot=bot).first()
+        if conversation is None:
+            raise NotFound(
+                "No such conversation for this bot; omit conversation_id to start one.",
+                code="conversation_not_found",
+            )
+        Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now)
+        return conversation, False
+    conversation = Conversation.objects.create(
+        workspace=workspace, bot=bot, end_user_id=message.user_id, started_at=now,
+        last_message_at=now,
+    )  # fmt: skip
+    return conversation, True
+
+
+def _touch_key(key: BotKey) -> None:
+    now = clock.now()
+    if key.last_used_at is None or now - key.last_used_at >= KEY_LAST_USED_RESOLUTION:
+        BotKey.objects.filter(pk=key.pk).update(last_used_at=now)
