@@ -20,8 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -39,6 +38,7 @@ from playwright.sync_api import (
     Request,
     Response,
     ViewportSize,
+    expect,
     sync_playwright,
 )
 from psycopg import sql
@@ -79,10 +79,35 @@ SERVER_VARIABLES = (
 MAIL_SEPARATOR = b"\n" + b"-" * 79 + b"\n"
 
 
+# Generous, because a busy CI machine hashing argon2 passwords in two server processes is
+# slow; a passing test never waits this long.
+expect.set_options(timeout=15_000)
+ACTION_TIMEOUT = 15_000
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.is_relative_to(HERE):
             item.add_marker(pytest.mark.browser)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    # A failing browser test is easier to read next to what the server said meanwhile.
+    running = getattr(item, "funcargs", {}).get("server")
+    if report.failed and isinstance(running, Server):
+        for name in ("serve", "worker"):
+            text = running.log(name)
+            if text:
+                report.sections.append((f"botyard {name} (last 60 lines)", _tail(text, 60)))
+    return report
+
+
+def _tail(text: str, lines: int) -> str:
+    return "\n".join(text.splitlines()[-lines:])
 
 
 # --- the server ------------------------------------------------------------------------
@@ -348,23 +373,12 @@ def browser(playwright_manager: Playwright) -> Iterator[Browser]:
         browser.close()
 
 
-# Problems already reported, with the change that removes them. They are shown as warnings
-# so that they stay visible; delete an entry once its fix is in.
-KNOWN_PROBLEMS = {
-    # htmx 2 inserts a <style> for its request indicators, which the CSP (rightly) blocks.
-    # Fix: <meta name="htmx-config" content='{"includeIndicatorStyles":false}'> in
-    # web/base.html, and the two .htmx-indicator rules in botyard.css.
-    "sha256-faU7yAF8NxuMTNEwVmBz+VcYeIoBQ2EMHW3WaVxCvnk=": "htmx indicator <style> blocked by CSP",
-}
-
-
 class PageProblems:
     """What a page did wrong that a test would not see: script errors, CSP violations,
     stylesheets or scripts that failed to load."""
 
     def __init__(self) -> None:
         self.items: list[str] = []
-        self.known: set[str] = set()
 
     def watch(self, page: Page) -> None:
         page.on("pageerror", lambda error: self.items.append(f"page error: {error}"))
@@ -375,13 +389,8 @@ class PageProblems:
     def _console(self, message: ConsoleMessage) -> None:
         # A document answered with 4xx (a refused form) is logged as "Failed to load
         # resource"; assets are checked through their responses instead.
-        if message.type != "error" or "Failed to load resource" in message.text:
-            return
-        for marker, description in KNOWN_PROBLEMS.items():
-            if marker in message.text:
-                self.known.add(description)
-                return
-        self.items.append(f"console error: {message.text}")
+        if message.type == "error" and "Failed to load resource" not in message.text:
+            self.items.append(f"console error: {message.text}")
 
     def _response(self, response: Response) -> None:
         kind = response.request.resource_type
@@ -389,29 +398,45 @@ class PageProblems:
             self.items.append(f"{kind} {response.url} answered {response.status}")
 
     def _request_failed(self, request: Request) -> None:
+        # Aborted means the test moved on to another page before this one finished loading.
+        if request.failure == "net::ERR_ABORTED":
+            return
         if request.resource_type in {"stylesheet", "script", "image", "font"}:
             self.items.append(f"{request.resource_type} {request.url} failed: {request.failure}")
 
 
 def new_context(browser: Browser, server: Server, viewport: ViewportSize) -> BrowserContext:
     context = browser.new_context(base_url=server.base_url, viewport=viewport)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(ACTION_TIMEOUT)
     return context
 
 
 @pytest.fixture
-def page(browser: Browser, server: Server) -> Iterator[Page]:
-    context = new_context(browser, server, DESKTOP)
-    page = context.new_page()
+def open_page(browser: Browser, server: Server) -> Iterator[Callable[..., Page]]:
+    """`open_page(viewport=PHONE)`: a page in a context of its own (so a session of its own,
+    e.g. a second user), watched for problems and closed after the test."""
+    contexts: list[BrowserContext] = []
     problems = PageProblems()
-    problems.watch(page)
+
+    def open_(viewport: ViewportSize = DESKTOP) -> Page:
+        context = new_context(browser, server, viewport)
+        contexts.append(context)
+        page = context.new_page()
+        problems.watch(page)
+        return page
+
     try:
-        yield page
+        yield open_
     finally:
-        context.close()
-    for description in sorted(problems.known):
-        warnings.warn(f"known page problem: {description}", stacklevel=1)
+        for context in contexts:
+            context.close()
     assert not problems.items, "the page reported problems:\n" + "\n".join(problems.items)
+
+
+@pytest.fixture
+def page(open_page: Callable[..., Page]) -> Page:
+    """A desktop-sized page (1280x800) in a fresh context."""
+    return open_page(DESKTOP)
 
 
 def save_screenshot(page: Page, name: str) -> Path:

@@ -7,9 +7,9 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Locator, Page, expect
 
-from .conftest import PHONE, Server, new_context
+from .conftest import PHONE, Server
 
 PASSWORD = "harbour-lantern-7093"
 WRONG_CREDENTIALS = "The email address or password is incorrect."
@@ -120,17 +120,13 @@ def test_weak_password_is_reported_next_to_the_field(
     expect(page.get_by_role("alert")).to_have_text(WRONG_CREDENTIALS)
 
 
-def test_sign_in_fits_a_phone(browser: Browser, server: Server, screenshot: Screenshot) -> None:
-    context = new_context(browser, server, PHONE)
-    try:
-        page = context.new_page()
-        page.goto("/signin")
-        button = page.get_by_role("button", name="Sign in")
-        expect(button).to_be_visible()
-        width = page.evaluate("document.documentElement.scrollWidth")
-        assert width <= PHONE["width"], f"the sign-in page scrolls sideways ({width}px)"
-        box = button.bounding_box()
-        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
-        screenshot(page, "signin-phone")
-    finally:
-        context.close()
+def test_sign_in_fits_a_phone(open_page: Callable[..., Page], screenshot: Screenshot) -> None:
+    page = open_page(PHONE)
+    page.goto("/signin")
+    button = page.get_by_role("button", name="Sign in")
+    expect(button).to_be_visible()
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the sign-in page scrolls sideways ({width}px)"
+    box = button.bounding_box()
+    assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
+    screenshot(page, "signin-phone")
