@@ -148,7 +148,9 @@ def db_snapshot() -> dict[str, list[tuple[Any, ...]]]:
 
 def assert_unchanged(before: dict[str, list[tuple[Any, ...]]]) -> None:
     after = db_snapshot()
-    changed = {label for label in before.keys() | after.keys() if before.get(label) != after.get(label)}
+    changed = {
+        label for label in before.keys() | after.keys() if before.get(label) != after.get(label)
+    }
     assert not changed, f"tables changed: {sorted(changed)}"
 
 
@@ -174,9 +176,10 @@ def rows_mentioning(value: str, *, exclude: frozenset[str] = frozenset()) -> lis
         for field in model._meta.concrete_fields:
             where = f"{label}.{field.name}"
             if field.is_relation:
-                if field.related_model is Workspace and manager.filter(
-                    **{field.attname: value}
-                ).exists():
+                if (
+                    field.related_model is Workspace
+                    and manager.filter(**{field.attname: value}).exists()
+                ):
                     found.append(where)
             elif isinstance(field, models.CharField | models.TextField):
                 if manager.filter(**{f"{field.attname}__contains": value}).exists():

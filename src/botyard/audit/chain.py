@@ -43,6 +43,8 @@ class ChainReport:
     def describe(self) -> str:
         if self.ok:
             return f"ok: {self.checked} events, chain intact"
+        if self.first_bad_id is None:  # not one event left to point at
+            return f"broken: {self.problem}"
         return f"broken at event {self.first_bad_id} (seq {self.first_bad_seq}): {self.problem}"
 
 

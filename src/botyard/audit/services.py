@@ -16,8 +16,16 @@ from botyard.workspaces.models import Workspace
 SECRET_KEYS = frozenset({"password", "token", "key", "secret", "card_number"})
 
 
-def _scrub(details: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("[redacted]" if k in SECRET_KEYS else v) for k, v in details.items()}
+def _scrub(value: Any) -> Any:
+    # Nested values too: a secret under {"card": {"token": ...}} is as secret as at the top.
+    if isinstance(value, dict):
+        return {
+            k: "[redacted]" if str(k).lower() in SECRET_KEYS else _scrub(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
 
 
 def audit_record(

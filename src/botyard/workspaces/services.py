@@ -113,8 +113,8 @@ def workspace_create(
                 workspace=workspace, gateway_token=card.token, brand=card.brand,
                 last4=card.last4, exp_month=card.exp_month, exp_year=card.exp_year,
             )  # fmt: skip
-            audit_record(
-                workspace=workspace, actor=actor, action=Action.ADDED,
+            audit_record(  # product.md §7: a payment method change is "updated"
+                workspace=workspace, actor=actor, action=Action.UPDATED,
                 target_type=TargetType.CONFIGURATION, target_id=workspace.id,
                 target_label=workspace.name, event="billing.payment_method_added",
                 details={"brand": card.brand, "last4": card.last4},
