@@ -9,9 +9,11 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from botyard.accounts.api import router as accounts_router
-from botyard.workspaces.api import router as workspaces_router
+from botyard.bots.api import router as bots_router
 from botyard.core.errors import ApplicationError
 from botyard.core.problem import from_application_error, generic_problem, problem_response
+from botyard.messaging.api import router as messaging_router
+from botyard.workspaces.api import router as workspaces_router
 
 api = NinjaAPI(
     title="botyard API",
@@ -22,6 +24,12 @@ api = NinjaAPI(
 )
 api.add_router("/", accounts_router)
 api.add_router("/", workspaces_router)
+api.add_router("/", bots_router)
+api.add_router("/", messaging_router)
+
+
+# The channel-facing endpoint authenticates with bot keys, not personal access tokens.
+CHANNEL_PATH_PREFIX = "/api/v1/bots/"
 
 
 def _field_name(loc: Any) -> str:
@@ -55,6 +63,13 @@ def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespo
 
 @api.exception_handler(AuthenticationError)
 def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    if request.path.startswith(CHANNEL_PATH_PREFIX):
+        return problem_response(
+            status=401,
+            code="invalid_bot_key",
+            detail="Send a valid key of this bot as 'Authorization: Bearer <bot key>'.",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     return problem_response(
         status=401,
         code="not_authenticated",
