@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -9,12 +10,22 @@ from django import forms
 from botyard.core.errors import ApplicationError
 
 
+def _form_field(form: forms.Form, path: str) -> str | None:
+    """The form field an error path belongs to: `definition.intents[0].name` → definition."""
+    if path in form.fields:
+        return path
+    head = path.split(".", 1)[0].split("[", 1)[0]
+    return head if head in form.fields else None
+
+
 def apply_error(form: forms.Form, error: ApplicationError) -> None:
     placed = False
     for item in error.errors:
-        field = item.get("field")
-        if field in form.fields:
-            form.add_error(field, item["message"])
+        path = item.get("field", "")
+        field = _form_field(form, path)
+        if field is not None:
+            where = "" if path == field else f"{path.removeprefix(field).lstrip('.')}: "
+            form.add_error(field, f"{where}{item['message']}")
             placed = True
     if not placed:
         form.add_error(None, error.detail)
@@ -85,3 +96,53 @@ class TransferForm(forms.Form):
         label="Your password",
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
+
+
+class BotCreateForm(forms.Form):
+    name = forms.CharField(max_length=200, label="Bot name")
+    description = forms.CharField(
+        max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class JsonField(forms.CharField):
+    """A JSON document typed into a textarea; parse errors show next to the field."""
+
+    widget = forms.Textarea(attrs={"rows": 18, "spellcheck": "false"})
+
+    def to_python(self, value: Any) -> Any:
+        text = super().to_python(value)
+        if not text:
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as error:
+            raise forms.ValidationError(
+                f"Not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})."
+            ) from None
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, dict | list):
+            return json.dumps(value, indent=2, ensure_ascii=False)
+        return value
+
+
+class BotEditForm(forms.Form):
+    name = forms.CharField(max_length=200, label="Bot name")
+    description = forms.CharField(
+        max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    definition = JsonField(
+        max_length=300_000,
+        label="Definition (format 1)",
+        help_text="A greeting, a fallback reply and a list of intents, each with a name, "
+        "example phrases and a reply.",
+    )
+
+
+class BotImportForm(forms.Form):
+    file = forms.FileField(label="Exported bot (.json)")
+
+
+class KeyCreateForm(forms.Form):
+    name = forms.CharField(max_length=200, label="Key name", initial="website")

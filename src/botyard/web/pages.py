@@ -13,9 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from botyard.accounts.models import User
 from botyard.audit.selectors import audit_page
 from botyard.billing.plans import plan
-from botyard.bots.models import Bot
 from botyard.core.errors import ApplicationError, NotFound, ValidationFailed
-from botyard.core.pagination import paginate
 from botyard.web.forms import (
     DeleteForm,
     InviteForm,
@@ -77,22 +75,6 @@ def workspace_home(request: HttpRequest, workspace_id: str) -> HttpResponse:
         raise Http404("No such workspace") from None
     first = tabs_for(access.membership.role)[0]
     return redirect(first.url_name, workspace_id=workspace_id)
-
-
-# --- bots (list; editing arrives with the bots pages) -----------------------------------
-
-
-@workspace_tab("bots")
-def bots(request: HttpRequest, access: Access) -> HttpResponse:
-    page = paginate(
-        Bot.objects.filter(workspace=access.workspace),
-        order=("-created_at", "-id"),
-        cursor=request.GET.get("cursor"),
-        limit=50,
-    )
-    context = workspace_context(request, access, tab="bots")
-    context.update(bots=page.items, next_cursor=page.next_cursor)
-    return render(request, "web/bots.html", context)
 
 
 # --- collaborators ----------------------------------------------------------------------

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from botyard.web import pages, views
+from botyard.web import bot_pages, pages, views
 
 app_name = "web"
 
@@ -12,7 +12,18 @@ urlpatterns = [
     path("workspaces/new", pages.workspace_new, name="workspace_new"),
     path("invitations/accept", pages.invitation_accept, name="invitation_accept"),
     path(ws, pages.workspace_home, name="workspace"),
-    path(ws + "bots", pages.bots, name="bots"),
+    path(ws + "bots", bot_pages.bots, name="bots"),
+    path(ws + "bots/import", bot_pages.bot_import, name="bot_import"),
+    path(ws + "bots/<str:bot_id>", bot_pages.bot_page, name="bot"),
+    path(ws + "bots/<str:bot_id>/publish", bot_pages.bot_publish, name="bot_publish"),
+    path(ws + "bots/<str:bot_id>/export", bot_pages.bot_export, name="bot_export"),
+    path(ws + "bots/<str:bot_id>/delete", bot_pages.bot_delete, name="bot_delete"),
+    path(ws + "bots/<str:bot_id>/keys", bot_pages.bot_key_create, name="bot_key_create"),
+    path(
+        ws + "bots/<str:bot_id>/keys/<str:key_id>/revoke",
+        bot_pages.bot_key_revoke,
+        name="bot_key_revoke",
+    ),
     path(ws + "collaborators", pages.collaborators, name="collaborators"),
     path(
         ws + "collaborators/<str:user_id>/role", pages.collaborator_role, name="collaborator_role"
