@@ -9,6 +9,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from botyard.accounts.api import router as accounts_router
+from botyard.billing.api import router as billing_router
 from botyard.bots.api import router as bots_router
 from botyard.core.errors import ApplicationError
 from botyard.core.problem import from_application_error, generic_problem, problem_response
@@ -25,6 +26,7 @@ api = NinjaAPI(
 api.add_router("/", accounts_router)
 api.add_router("/", workspaces_router)
 api.add_router("/", bots_router)
+api.add_router("/", billing_router)
 api.add_router("/", messaging_router)
 
 

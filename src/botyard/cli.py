@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -139,6 +140,30 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+def _parse_now(value: str | None) -> dt.datetime:
+    from botyard.core import clock
+
+    if value is None:
+        return clock.now()
+    moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("--now needs a time zone, e.g. 2026-12-03T00:00:00Z")
+    return moment.astimezone(dt.UTC)
+
+
+def cmd_close_periods(args: argparse.Namespace) -> int:
+    _setup_django()
+    from botyard.billing.closing import billing_close_periods
+
+    try:
+        now = _parse_now(args.now)
+    except (ValueError, argparse.ArgumentTypeError) as error:
+        print(f"error: --now: {error}", file=sys.stderr)
+        return 2
+    print(billing_close_periods(now=now).describe())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="botyard", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -169,6 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     createuser.add_argument("--name")
     createuser.add_argument("--staff", action="store_true")
     createuser.set_defaults(handler=cmd_createuser)
+
+    billing = commands.add_parser("billing", help="billing tools")
+    billing_commands = billing.add_subparsers(dest="billing_command", required=True)
+    close = billing_commands.add_parser(
+        "close-periods", help="issue invoices for periods that have ended (idempotent)"
+    )
+    close.add_argument("--now", help="RFC 3339 time to close periods as of (default: now)")
+    close.set_defaults(handler=cmd_close_periods)
 
     audit = commands.add_parser("audit", help="audit trail tools")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)

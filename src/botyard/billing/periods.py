@@ -16,7 +16,10 @@ class Period:
     end: dt.datetime  # exclusive
 
     def seconds_left(self, now: dt.datetime) -> int:
-        return max(1, int((self.end - now).total_seconds()))
+        # Rounded up: a client that waits this long must find the period over.
+        left = self.end - now
+        whole = left.days * 86_400 + left.seconds + (1 if left.microseconds else 0)
+        return max(1, whole)
 
 
 def add_months(anchor: dt.datetime, months: int) -> dt.datetime:

@@ -5,7 +5,7 @@ import json
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Body, Router
+from ninja import Body, Router, Status
 
 from botyard.accounts.api import actor_of, current_user
 from botyard.accounts.auth import user_auth
@@ -59,7 +59,9 @@ def bot_list(
 
 
 @router.post(BOTS, response={201: BotDetailOut})
-def bot_create(request: HttpRequest, workspace_id: str, payload: BotCreateIn) -> Any:
+def bot_create(
+    request: HttpRequest, workspace_id: str, payload: BotCreateIn
+) -> Status[dict[str, Any]]:
     bot = services.bot_create(
         actor=actor_of(request),
         workspace_id=workspace_id,
@@ -67,7 +69,7 @@ def bot_create(request: HttpRequest, workspace_id: str, payload: BotCreateIn) ->
         description=payload.description,
         definition=payload.definition,
     )
-    return 201, bot_out(bot, with_definition=True)
+    return Status(201, bot_out(bot, with_definition=True))
 
 
 @router.post(BOTS + "/import", response={201: BotDetailOut})
@@ -75,9 +77,9 @@ def bot_import(
     request: HttpRequest,
     workspace_id: str,
     document: dict[str, Any] = Body(...),  # noqa: B008
-) -> Any:
+) -> Status[dict[str, Any]]:
     bot = services.bot_import(actor=actor_of(request), workspace_id=workspace_id, document=document)
-    return 201, bot_out(bot, with_definition=True)
+    return Status(201, bot_out(bot, with_definition=True))
 
 
 @router.get(BOTS + "/{bot_id}", response=BotDetailOut)
@@ -158,11 +160,11 @@ def bot_key_list(
 @router.post(BOTS + "/{bot_id}/keys", response={201: KeyCreatedOut})
 def bot_key_create(
     request: HttpRequest, workspace_id: str, bot_id: str, payload: KeyCreateIn
-) -> Any:
+) -> Status[dict[str, Any]]:
     key, secret = services.bot_key_create(
         actor=actor_of(request), workspace_id=workspace_id, bot_id=bot_id, name=payload.name
     )
-    return 201, {**key_out(key), "key": secret}
+    return Status(201, {**key_out(key), "key": secret})
 
 
 @router.delete(BOTS + "/{bot_id}/keys/{key_id}", response={204: None})

@@ -10,6 +10,7 @@ field (`definition.intents[2].examples[0]`) in words a bot author understands.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from botyard.core.errors import ValidationFailed
@@ -20,6 +21,14 @@ MAX_INTENTS = 500
 MAX_EXAMPLES = 200
 KNOWN_KEYS = frozenset({"format", "greeting", "fallback", "intents"})
 INTENT_KEYS = frozenset({"name", "examples", "reply"})
+# Text PostgreSQL cannot store (NUL) or UTF-8 cannot encode (unpaired surrogates, which a
+# JSON body may carry as "\ud800" escapes).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+UNSTORABLE_MESSAGE = "Must not contain NUL characters or unpaired surrogates."
+
+
+def is_storable_text(value: str) -> bool:
+    return _UNSTORABLE.search(value) is None
 
 
 def empty_definition() -> dict[str, Any]:
@@ -46,6 +55,8 @@ def _text(errors: _Errors, value: Any, field: str, *, required: bool = True) -> 
         errors.add(field, "Must not be empty.")
     elif len(value) > MAX_TEXT:
         errors.add(field, f"Use at most {MAX_TEXT} characters.")
+    elif not is_storable_text(value):
+        errors.add(field, UNSTORABLE_MESSAGE)
 
 
 def validate_definition(document: Any, *, field: str = "definition") -> dict[str, Any]:
@@ -55,11 +66,12 @@ def validate_definition(document: Any, *, field: str = "definition") -> dict[str
     if not isinstance(document, dict):
         errors.add(field, "The definition must be a JSON object.")
         raise _invalid(errors)
-    size = len(json.dumps(document, ensure_ascii=False).encode())
+    size = len(json.dumps(document, ensure_ascii=False).encode(errors="surrogatepass"))
     if size > MAX_DEFINITION_BYTES:
         errors.add(field, f"The definition is {size} bytes; the most is {MAX_DEFINITION_BYTES}.")
         raise _invalid(errors)
-    if document.get("format") != 1:
+    version = document.get("format")
+    if isinstance(version, bool) or version != 1:  # True == 1 in Python, not in JSON
         errors.add(f"{field}.format", 'Set "format": 1 (the only format this server reads).')
     for key in sorted(set(document) - KNOWN_KEYS):
         errors.add(f"{field}.{key}", "Unknown field.")

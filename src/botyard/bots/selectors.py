@@ -30,8 +30,8 @@ def bot_get(*, access: Access, bot_id: str) -> Bot:
 
 
 def bot_key_list(*, access: Access, bot_id: str) -> QuerySet[BotKey]:
-    bot = bot_get(access=access, bot_id=bot_id)
     require(access, Permission.BOT_UPDATE)
+    bot = bot_get(access=access, bot_id=bot_id)
     return BotKey.objects.filter(bot=bot)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import secrets
 from typing import Any
@@ -10,7 +11,12 @@ from django.db import transaction
 
 from botyard.audit.models import Action, TargetType
 from botyard.audit.services import audit_record
-from botyard.bots.definition import empty_definition, validate_definition
+from botyard.bots.definition import (
+    UNSTORABLE_MESSAGE,
+    empty_definition,
+    is_storable_text,
+    validate_definition,
+)
 from botyard.bots.models import Bot, BotKey, BotVersion
 from botyard.core import clock
 from botyard.core.actor import Actor
@@ -25,14 +31,21 @@ EXPORT_KIND = "botyard.bot"
 MAX_DESCRIPTION = 1_000
 
 
-def _clean_description(value: Any) -> str:
+def _clean_description(value: Any, *, field: str = "description") -> str:
     if value is None:
         return ""
     if not isinstance(value, str):
-        raise ValidationFailed.field("description", "Must be text.")
+        raise ValidationFailed.field(field, "Must be text.")
     if len(value) > MAX_DESCRIPTION:
-        raise ValidationFailed.field("description", f"Use at most {MAX_DESCRIPTION} characters.")
+        raise ValidationFailed.field(field, f"Use at most {MAX_DESCRIPTION} characters.")
+    if not is_storable_text(value):
+        raise ValidationFailed.field(field, UNSTORABLE_MESSAGE)
     return value.strip()
+
+
+def _rfc3339(value: dt.datetime) -> str:
+    """As the API writes times everywhere else: UTC with a "Z"."""
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def _bot_of(access: Access, bot_id: str, *, for_update: bool = False) -> Bot:
@@ -144,13 +157,14 @@ def bot_publish(*, actor: Actor, workspace_id: str, bot_id: str) -> BotVersion:
 def bot_delete(*, actor: Actor, workspace_id: str, bot_id: str) -> None:
     with transaction.atomic():
         access = access_workspace(actor.user, workspace_id)
+        # Every role that may delete any bot may delete its own: a role with neither is
+        # refused before the bot is looked up, as every other bot route refuses it.
+        require(access, Permission.BOT_DELETE_OWN)
         bot = _bot_of(access, bot_id, for_update=True)
-        if not access.can(Permission.BOT_DELETE_ANY):
-            require(access, Permission.BOT_DELETE_OWN)
-            if bot.created_by_id != actor.user.pk:
-                raise PermissionDenied(
-                    "Your role can delete only the bots you created.", code="forbidden"
-                )
+        if not access.can(Permission.BOT_DELETE_ANY) and bot.created_by_id != actor.user.pk:
+            raise PermissionDenied(
+                "Your role can delete only the bots you created.", code="forbidden"
+            )
         _audit_bot(actor, access, bot, Action.DELETED, "bot.deleted", {"name": bot.name})
         bot.delete()
 
@@ -164,17 +178,17 @@ def bot_export(*, actor: Actor, workspace_id: str, bot_id: str) -> dict[str, Any
         document = {
             "kind": EXPORT_KIND,
             "format": 1,
-            "exported_at": clock.now().isoformat(),
+            "exported_at": _rfc3339(clock.now()),
             "bot": {
                 "id": bot.id,
                 "name": bot.name,
                 "description": bot.description,
-                "created_at": bot.created_at.isoformat(),
+                "created_at": _rfc3339(bot.created_at),
                 "draft": bot.definition,
                 "versions": [
                     {
                         "number": v.number,
-                        "published_at": v.published_at.isoformat(),
+                        "published_at": _rfc3339(v.published_at),
                         "definition": v.definition,
                     }
                     for v in versions
@@ -207,7 +221,7 @@ def bot_import(*, actor: Actor, workspace_id: str, document: Any) -> Bot:
     if not isinstance(body, dict):
         raise ValidationFailed.field("bot", "Missing the bot.", code="invalid_export")
     name = clean_name(_import_field(body, "name", str), field="bot.name")
-    description = _clean_description(body.get("description", ""))
+    description = _clean_description(body.get("description", ""), field="bot.description")
     draft = validate_definition(_import_field(body, "draft", dict), field="bot.draft")
     versions = _import_field(body, "versions", list)
     definitions = []

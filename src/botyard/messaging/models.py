@@ -81,6 +81,12 @@ class UsageCounter(models.Model):
     period_start = models.DateTimeField()
     period_end = models.DateTimeField()
     messages = models.PositiveIntegerField(default=0)
+    # Usage alerts sent this period; each is set by one conditional UPDATE, so an alert
+    # goes out once however many processes see its threshold crossed.
+    alerted_messages_75 = models.BooleanField(default=False)
+    alerted_messages_100 = models.BooleanField(default=False)
+    alerted_budget_75 = models.BooleanField(default=False)
+    alerted_budget_100 = models.BooleanField(default=False)
 
     class Meta:
         constraints: ClassVar = [

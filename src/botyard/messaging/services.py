@@ -13,6 +13,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
+from botyard.billing.alerts import note_usage
 from botyard.billing.periods import period_containing
 from botyard.billing.usage import message_cap
 from botyard.bots.models import BotKey, BotVersion
@@ -67,6 +68,7 @@ def authenticate_bot_key(*, bot_id: str, secret: str | None) -> BotKey:
         raise NotAuthenticated(
             "Send a valid key of this bot as 'Authorization: Bearer <bot key>'.",
             code="invalid_bot_key",
+            headers={"WWW-Authenticate": "Bearer"},
         )
     return key
 
@@ -109,8 +111,9 @@ def message_ingest(
         )
     try:
         response = _store_and_count(key, message, idempotency_key, digest)
-    except IntegrityError:
-        # Two deliveries of one idempotency key raced; the first one's answer stands.
+    except (IntegrityError, Throttled):
+        # Two deliveries of one idempotency key raced; the first one's answer stands, also
+        # when it took the last message of the period and so made this one look refused.
         if idempotency_key is not None:
             replayed = _replay(key, idempotency_key, digest)
             if replayed is not None:
@@ -150,6 +153,7 @@ def _store_and_count(
                 code=cap.reason,
             )
         used = UsageCounter.objects.values_list("messages", flat=True).get(pk=counter.pk)
+        note_usage(workspace=workspace, counter_id=counter.pk, used=used, included=cap.included)
         conversation, started = _conversation(bot, workspace, message, now)
         reply, _intent = reply_to(version.definition, message.text)
         message_id = new_message_id()

@@ -17,7 +17,7 @@ def new_workspace_id() -> str:
 
 
 def new_invitation_id() -> str:
-    return new_id("inv")
+    return new_id("ivt")
 
 
 class Workspace(models.Model):
@@ -36,6 +36,12 @@ class Workspace(models.Model):
     custom_price_cents = models.PositiveIntegerField(null=True, blank=True)
     # The most the workspace may be billed a month (cents); null means no cap.
     budget_cents = models.PositiveIntegerField(null=True, blank=True)
+    # A downgrade waits for the end of the period; the plan it will take then.
+    pending_plan = models.CharField(
+        max_length=16, blank=True, default="", choices=[(p.value, p.value) for p in PlanId]
+    )
+    # Three failed charges of one invoice mark the workspace past due until it is paid.
+    past_due = models.BooleanField(default=False)
 
     class Meta:
         indexes: ClassVar = [models.Index(fields=["owner", "plan"])]
