@@ -77,7 +77,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     _setup_django()
+    import threading
+
     from django.core.management import call_command
+
+    from botyard import scheduler
+
+    if args.batch:
+        scheduler.run_once()
+    else:
+        scheduler.start(args.schedule_interval, threading.Event())
 
     call_command(
         "db_worker",
@@ -183,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker = commands.add_parser("worker", help="run background tasks until stopped")
     worker.add_argument("--interval", type=float, default=1.0)
     worker.add_argument("--batch", action="store_true", help="run what is queued, then exit")
+    worker.add_argument(
+        "--schedule-interval",
+        type=float,
+        default=300.0,
+        help="seconds between runs of the periodic jobs (closing billing periods)",
+    )
     worker.set_defaults(handler=cmd_worker)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")

@@ -146,3 +146,26 @@ class BotImportForm(forms.Form):
 
 class KeyCreateForm(forms.Form):
     name = forms.CharField(max_length=200, label="Key name", initial="website")
+
+
+class PaymentMethodForm(forms.Form):
+    token = forms.ChoiceField(
+        choices=TEST_CARD_CHOICES,
+        label="Test card",
+        help_text="This server uses the offline test gateway: card numbers never reach it.",
+    )
+
+
+class BudgetForm(forms.Form):
+    amount = forms.DecimalField(
+        label="Monthly budget (USD)",
+        required=False,
+        min_value=0,
+        max_digits=12,
+        decimal_places=2,
+        help_text="Leave empty for no budget. At least the plan price.",
+    )
+
+    def cents(self) -> int | None:
+        value = self.cleaned_data.get("amount")
+        return None if value is None else int(value * 100)

@@ -283,15 +283,7 @@ def settings_leave(request: HttpRequest, access: Access) -> HttpResponse:
     return redirect("web:home")
 
 
-# --- billing and audits (overview; the full tabs build on these) -----------------------
-
-
-@workspace_tab("billing")
-def billing(request: HttpRequest, access: Access) -> HttpResponse:
-    context = workspace_context(request, access, tab="billing")
-    context["plan"] = plan(access.workspace.plan)
-    context["payment_method"] = getattr(access.workspace, "payment_method", None)
-    return render(request, "web/billing.html", context)
+# --- audits (the list; search and export build on it) ----------------------------------
 
 
 @workspace_tab("audits")

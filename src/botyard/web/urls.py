@@ -1,6 +1,6 @@
 from django.urls import path
 
-from botyard.web import bot_pages, pages, views
+from botyard.web import billing_pages, bot_pages, pages, views
 
 app_name = "web"
 
@@ -43,7 +43,12 @@ urlpatterns = [
         pages.invitation_revoke,
         name="invitation_revoke",
     ),
-    path(ws + "billing", pages.billing, name="billing"),
+    path(ws + "billing", billing_pages.billing, name="billing"),
+    path(ws + "billing/plan", billing_pages.billing_plan, name="billing_plan"),
+    path(ws + "billing/card", billing_pages.billing_card, name="billing_card"),
+    path(ws + "billing/card/remove", billing_pages.billing_card_remove, name="billing_card_remove"),
+    path(ws + "billing/budget", billing_pages.billing_budget, name="billing_budget"),
+    path(ws + "invoices/<str:invoice_id>.pdf", billing_pages.invoice_pdf, name="invoice_pdf"),
     path(ws + "audits", pages.audits, name="audits"),
     path(ws + "settings", pages.settings_page, name="settings"),
     path(ws + "settings/rename", pages.settings_rename, name="settings_rename"),
