@@ -9,6 +9,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from botyard.accounts.api import router as accounts_router
+from botyard.audit.api import router as audit_router
 from botyard.billing.api import router as billing_router
 from botyard.bots.api import router as bots_router
 from botyard.core.errors import ApplicationError
@@ -27,6 +28,7 @@ api.add_router("/", accounts_router)
 api.add_router("/", workspaces_router)
 api.add_router("/", bots_router)
 api.add_router("/", billing_router)
+api.add_router("/", audit_router)
 api.add_router("/", messaging_router)
 
 

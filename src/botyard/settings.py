@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import dj_database_url
@@ -76,6 +77,9 @@ def _database(url: str | None) -> dict[str, Any]:
     if url:
         db = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
         db.setdefault("TEST", {})
+        # Lets two test runs share one PostgreSQL server without sharing a test database.
+        if os.environ.get("BOTYARD_TEST_DATABASE_NAME"):
+            db["TEST"]["NAME"] = os.environ["BOTYARD_TEST_DATABASE_NAME"]
         return dict(db)
     return {
         "ENGINE": "django.db.backends.sqlite3",

@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -61,6 +62,7 @@ def authenticate_bot_key(*, bot_id: str, secret: str | None) -> BotKey:
     if secret and len(secret) <= 200:
         key = (
             BotKey.objects.select_related("bot", "bot__workspace")
+            .defer("bot__definition")  # the draft (up to 256 KiB) is not what answers
             .filter(digest=key_digest(secret))
             .first()
         )
@@ -131,16 +133,20 @@ def _store_and_count(
     assert published is not None  # checked by the caller
     now = clock.now()
     with transaction.atomic():
-        version = BotVersion.objects.only("definition").get(bot=bot, number=published)
+        definition = _published_definition(bot.id, published)
         period = period_containing(workspace.plan_started_at, now)
         cap = message_cap(workspace)
-        counter, _ = UsageCounter.objects.get_or_create(
-            workspace=workspace, period_start=period.start, defaults={"period_end": period.end}
-        )
-        counted = UsageCounter.objects.filter(pk=counter.pk)
-        if cap.cap is not None:
-            counted = counted.filter(messages__lt=cap.cap)
-        if counted.update(messages=F("messages") + 1) != 1:
+        this_period = UsageCounter.objects.filter(workspace=workspace, period_start=period.start)
+        counted = this_period if cap.cap is None else this_period.filter(messages__lt=cap.cap)
+        increment = {"messages": F("messages") + 1}
+        # Update first: the counter row exists for all but the period's first message.
+        updated = counted.update(**increment)
+        if updated == 0:
+            UsageCounter.objects.get_or_create(
+                workspace=workspace, period_start=period.start, defaults={"period_end": period.end}
+            )
+            updated = counted.update(**increment)
+        if updated != 1:
             detail = (
                 "This workspace has used all the messages its plan includes this period."
                 if cap.reason == "message_limit_reached"
@@ -152,10 +158,10 @@ def _store_and_count(
                 retry_after=period.seconds_left(now),
                 code=cap.reason,
             )
-        used = UsageCounter.objects.values_list("messages", flat=True).get(pk=counter.pk)
-        note_usage(workspace=workspace, counter_id=counter.pk, used=used, included=cap.included)
+        counter_id, used = this_period.values_list("pk", "messages").get()
+        note_usage(workspace=workspace, counter_id=counter_id, used=used, included=cap.included)
         conversation, started = _conversation(bot, workspace, message, now)
-        reply, _intent = reply_to(version.definition, message.text)
+        reply, _intent = reply_to(definition, message.text)
         message_id = new_message_id()
         response = {
             "message_id": message_id,
@@ -169,11 +175,20 @@ def _store_and_count(
             bot_version=published, received_at=now, period_start=period.start,
             idempotency_key=idempotency_key, request_digest=digest, response=response,
         )  # fmt: skip
-        stats, _ = DailyBotStats.objects.get_or_create(workspace=workspace, bot=bot, day=now.date())
-        DailyBotStats.objects.filter(pk=stats.pk).update(
-            messages=F("messages") + 1, conversations=F("conversations") + int(started)
-        )
+        today = DailyBotStats.objects.filter(workspace=workspace, bot=bot, day=now.date())
+        counts = {"messages": F("messages") + 1, "conversations": F("conversations") + int(started)}
+        if today.update(**counts) == 0:
+            DailyBotStats.objects.get_or_create(workspace=workspace, bot=bot, day=now.date())
+            today.update(**counts)
     return response
+
+
+@lru_cache(maxsize=512)
+def _published_definition(bot_id: str, number: int) -> dict[str, Any]:
+    """A version's definition, kept per process: versions are never changed once published
+    (a new one gets the next number), so (bot, number) always names the same definition.
+    Callers must not modify the returned document."""
+    return BotVersion.objects.only("definition").get(bot_id=bot_id, number=number).definition
 
 
 def _conversation(bot: Any, workspace: Any, message: IncomingMessage, now: dt.datetime
