@@ -11,7 +11,6 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from botyard.accounts.models import User
-from botyard.audit.selectors import audit_page
 from botyard.billing.plans import plan
 from botyard.core.errors import ApplicationError, NotFound, ValidationFailed
 from botyard.web.forms import (
@@ -281,17 +280,6 @@ def settings_leave(request: HttpRequest, access: Access) -> HttpResponse:
         return redirect("web:settings", workspace_id=access.workspace.id)
     messages.success(request, f"You left “{access.workspace.name}”.")
     return redirect("web:home")
-
-
-# --- audits (the list; search and export build on it) ----------------------------------
-
-
-@workspace_tab("audits")
-def audits(request: HttpRequest, access: Access) -> HttpResponse:
-    context = workspace_context(request, access, tab="audits")
-    page = audit_page(access=access, cursor=request.GET.get("cursor"), limit=50)
-    context.update(events=page.items, next_cursor=page.next_cursor)
-    return render(request, "web/audits.html", context)
 
 
 # --- invitations ------------------------------------------------------------------------

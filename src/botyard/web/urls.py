@@ -1,6 +1,6 @@
 from django.urls import path
 
-from botyard.web import billing_pages, bot_pages, pages, views
+from botyard.web import audit_pages, billing_pages, bot_pages, pages, views
 
 app_name = "web"
 
@@ -49,7 +49,9 @@ urlpatterns = [
     path(ws + "billing/card/remove", billing_pages.billing_card_remove, name="billing_card_remove"),
     path(ws + "billing/budget", billing_pages.billing_budget, name="billing_budget"),
     path(ws + "invoices/<str:invoice_id>.pdf", billing_pages.invoice_pdf, name="invoice_pdf"),
-    path(ws + "audits", pages.audits, name="audits"),
+    path(ws + "audits", audit_pages.audits, name="audits"),
+    path(ws + "audits/export.<str:format>", audit_pages.audits_export, name="audits_export"),
+    path(ws + "audits/verify", audit_pages.audits_verify, name="audits_verify"),
     path(ws + "settings", pages.settings_page, name="settings"),
     path(ws + "settings/rename", pages.settings_rename, name="settings_rename"),
     path(ws + "settings/delete", pages.settings_delete, name="settings_delete"),

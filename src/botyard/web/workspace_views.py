@@ -10,6 +10,7 @@ from typing import Any, Concatenate, ParamSpec
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 
 from botyard.accounts.models import User
@@ -62,20 +63,20 @@ def workspace_context(request: HttpRequest, access: Access, *, tab: str) -> dict
 def workspace_tab(
     tab_key: str,
 ) -> Callable[
-    [Callable[Concatenate[HttpRequest, Access, P], HttpResponse]],
-    Callable[..., HttpResponse],
+    [Callable[Concatenate[HttpRequest, Access, P], HttpResponseBase]],
+    Callable[..., HttpResponseBase],
 ]:
     """Resolve `workspace_id` to the caller's Access and require the tab's permission."""
     tab = TAB_BY_KEY[tab_key]
 
     def decorate(
-        view: Callable[Concatenate[HttpRequest, Access, P], HttpResponse],
-    ) -> Callable[..., HttpResponse]:
+        view: Callable[Concatenate[HttpRequest, Access, P], HttpResponseBase],
+    ) -> Callable[..., HttpResponseBase]:
         @login_required
         @wraps(view)
         def wrapper(
             request: HttpRequest, workspace_id: str, *args: Any, **kwargs: Any
-        ) -> HttpResponse:
+        ) -> HttpResponseBase:
             assert isinstance(request.user, User)
             try:
                 access = access_workspace(request.user, workspace_id)
