@@ -13,6 +13,7 @@ from botyard.audit.api import router as audit_router
 from botyard.billing.api import router as billing_router
 from botyard.bots.api import router as bots_router
 from botyard.core.errors import ApplicationError
+from botyard.core.metrics import record_message
 from botyard.core.problem import from_application_error, generic_problem, problem_response
 from botyard.messaging.api import router as messaging_router
 from botyard.workspaces.api import router as workspaces_router
@@ -68,6 +69,7 @@ def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespo
 @api.exception_handler(AuthenticationError)
 def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     if request.path.startswith(CHANNEL_PATH_PREFIX):
+        record_message("invalid_bot_key")
         return problem_response(
             status=401,
             code="invalid_bot_key",

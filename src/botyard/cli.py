@@ -68,9 +68,22 @@ def cmd_createuser(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prepare_metrics_dir() -> None:
+    """Each gunicorn worker writes its metrics here; a fresh start begins from zero."""
+    import shutil
+
+    from django.conf import settings
+
+    folder = settings.DATA_DIR / "prometheus"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     _setup_django()
     _migrate(verbosity=0)
+    _prepare_metrics_dir()
     command = _gunicorn_command(args.host, args.port, args.workers)
     os.execv(sys.executable, command)  # noqa: S606 - replace this process with the server
 
@@ -105,6 +118,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from botyard.demo import load_demo
 
     logins = load_demo()
+    _prepare_metrics_dir()
     url = f"http://{args.host}:{args.port}/"
     children = [
         subprocess.Popen([sys.executable, "-m", "botyard.cli", "worker"]),

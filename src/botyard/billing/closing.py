@@ -1,8 +1,8 @@
 """Closing billing periods: issue one invoice per ended paid period, charge it, retry
-failed charges (three attempts in all), and apply downgrades that were waiting for the
-period end. Safe to run twice, or on two workers at once: the workspace row is locked,
-an invoice is unique per (workspace, period), and every charge carries an idempotency key
-derived from the invoice and the attempt number."""
+failed charges (three attempts, then one more each time the card is replaced), and apply
+downgrades that were waiting for the period end. Safe to run twice, or on two workers at
+once: the workspace row is locked, an invoice is unique per (workspace, period), and every
+charge carries an idempotency key derived from the invoice and the attempt number."""
 
 from __future__ import annotations
 
@@ -222,11 +222,10 @@ def _close_workspace(workspace_id: str, now: dt.datetime, report: ClosingReport)
             if workspace.pending_plan:
                 _apply_pending_downgrade(workspace, period.end, report)
                 break  # the next periods belong to the new plan
+        # After the third failure next_attempt_at is null: no more retries until a new card
+        # is set, which makes the open invoices due again (billing.services).
         due = Invoice.objects.select_for_update().filter(
-            workspace=workspace,
-            status=InvoiceStatus.OPEN,
-            next_attempt_at__lte=now,
-            attempts__lt=MAX_ATTEMPTS,
+            workspace=workspace, status=InvoiceStatus.OPEN, next_attempt_at__lte=now
         )
         for invoice in due:
             _charge(invoice, workspace, now, report)

@@ -9,7 +9,7 @@ from django.db import transaction
 from botyard.audit.models import Action, TargetType
 from botyard.audit.services import audit_record
 from botyard.billing.gateway import get_gateway
-from botyard.billing.models import Invoice, PaymentMethod
+from botyard.billing.models import Invoice, InvoiceStatus, PaymentMethod
 from botyard.billing.pdf import invoice_pdf
 from botyard.billing.plans import CATALOGUE, PlanId, plan
 from botyard.billing.usage import price_cents
@@ -141,7 +141,14 @@ def payment_method_set(*, actor: Actor, workspace_id: str, token: str) -> Paymen
         raise ValidationFailed.field(
             "token", "Send a payment method token.", code="invalid_payment_method"
         )
-    card = get_gateway().attach(token.strip())
+    # Who may change billing is settled before the gateway sees the card: otherwise anyone
+    # signed in could use any workspace id to test cards against the gateway.
+    require(access_workspace(actor.user, workspace_id), Permission.BILLING_CHANGE)
+    try:
+        card = get_gateway().attach(token.strip())
+    except ValidationFailed as error:  # name the field of this request's body
+        error.errors = [{"field": "token", "message": error.detail}]
+        raise
     with transaction.atomic():
         access = _billing_access(actor, workspace_id)
         existing = PaymentMethod.objects.filter(workspace=access.workspace).first()
@@ -156,6 +163,11 @@ def payment_method_set(*, actor: Actor, workspace_id: str, token: str) -> Paymen
                 "exp_year": card.exp_year,
                 "added_at": clock.now(),
             },
+        )
+        # The open invoices (also those whose retries ran out: past due) are charged to the
+        # new card at the next billing run, as the Billing page promises.
+        Invoice.objects.filter(workspace=access.workspace, status=InvoiceStatus.OPEN).update(
+            next_attempt_at=clock.now()
         )
         _audit(
             actor,

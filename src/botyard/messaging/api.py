@@ -6,6 +6,8 @@ from django.http import HttpRequest
 from ninja import Header, Router
 from ninja.security import HttpBearer
 
+from botyard.core.errors import ApplicationError
+from botyard.core.metrics import record_message
 from botyard.messaging import services
 from botyard.messaging.schemas import MessageIn, MessageOut
 
@@ -28,11 +30,17 @@ def message_post(
     payload: MessageIn,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
 ) -> dict[str, Any]:
-    key = services.authenticate_bot_key(bot_id=bot_id, secret=request.auth)  # type: ignore[attr-defined]
-    return services.message_ingest(
-        key=key,
-        message=services.IncomingMessage(
-            user_id=payload.user_id, text=payload.text, conversation_id=payload.conversation_id
-        ),
-        idempotency_key=idempotency_key,
-    )
+    try:
+        key = services.authenticate_bot_key(bot_id=bot_id, secret=request.auth)  # type: ignore[attr-defined]
+        answer = services.message_ingest(
+            key=key,
+            message=services.IncomingMessage(
+                user_id=payload.user_id, text=payload.text, conversation_id=payload.conversation_id
+            ),
+            idempotency_key=idempotency_key,
+        )
+    except ApplicationError as error:
+        record_message(error.code)
+        raise
+    record_message("accepted")
+    return answer

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from botyard.core.metrics import metrics_view
 from botyard.web import audit_pages, billing_pages, bot_pages, pages, views
 
 app_name = "web"
@@ -9,6 +10,7 @@ ws = "w/<str:workspace_id>/"
 urlpatterns = [
     path("", pages.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("workspaces/new", pages.workspace_new, name="workspace_new"),
     path("invitations/accept", pages.invitation_accept, name="invitation_accept"),
     path(ws, pages.workspace_home, name="workspace"),
