@@ -45,6 +45,8 @@ def test_invitee_signs_up_accepts_and_sees_their_roles_tabs(
     page.goto("/signup")
     sign_up(page, "Olive Owner", owner_email)
     page.goto("/workspaces/new")
+    if role == "manager":
+        screenshot(page, "workspace-new")
     page.get_by_label("Workspace name").fill(workspace_name)
     page.get_by_role("button", name="Create workspace").click()
     expect(page.get_by_role("navigation", name="Workspace tabs")).to_be_visible()
@@ -107,3 +109,10 @@ def test_invitee_signs_up_accepts_and_sees_their_roles_tabs(
     member = page.get_by_role("row").filter(has_text=invitee_email)
     expect(member).to_have_count(1)
     expect(member.get_by_role("combobox")).to_have_value(role)
+    if role == "manager":
+        page.get_by_role("link", name="Settings").click()
+        expect(page.get_by_role("heading", name="Transfer ownership")).to_be_visible()
+        screenshot(page, "settings")
+        page.goto("/")
+        expect(page.get_by_role("link", name=workspace_name)).to_be_visible()
+        screenshot(page, "home-workspaces")
