@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
@@ -14,6 +15,16 @@ from botyard.workspaces.access import Access, require
 from botyard.workspaces.roles import Permission
 
 MAX_EMAIL_FILTER = 254
+# What the API contract calls a date (YYYY-MM-DD) and the start of a date-time; Python's
+# fromisoformat alone also takes 20260504 or 2026-W18-1, and gives them other meanings.
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+DATE_TIME_START = re.compile(r"\d{4}-\d{2}-\d{2}[T ]", re.ASCII)
+ONE_MICROSECOND = dt.timedelta(microseconds=1)
+MIDNIGHT = dt.time()
+
+
+def _rfc3339(moment: dt.datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -26,34 +37,47 @@ class AuditFilters:
 
     def as_query(self) -> list[tuple[str, str]]:
         """The filters as query parameters, to carry them into links (export, next page)."""
+        # Written so that parse_filters reads them back to the same bounds: `until` is
+        # kept exclusive here but is inclusive in a query.
         pairs = [("email", self.email)] if self.email else []
         pairs += [("action", a) for a in self.actions]
         if self.target:
             pairs.append(("target", self.target))
         if self.since:
-            pairs.append(("since", self.since.isoformat()))
+            since = self.since
+            pairs.append(
+                ("since", since.date().isoformat() if since.time() == MIDNIGHT else _rfc3339(since))
+            )
         if self.until:
-            pairs.append(("until", self.until.isoformat()))
+            last = self.until - ONE_MICROSECOND
+            pairs.append(
+                ("until", last.date().isoformat())
+                if self.until.time() == MIDNIGHT
+                else ("until", _rfc3339(last))
+            )
         return pairs
 
 
 def _moment(value: str, field_name: str, *, end_of_day: bool) -> dt.datetime:
     text = value.strip()
     try:
-        if len(text) == 10:  # a date: whole days, inclusive at both ends
+        if DATE.fullmatch(text):  # a date: whole days, inclusive at both ends
             day = dt.date.fromisoformat(text)
-            start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+            start = dt.datetime.combine(day, MIDNIGHT, tzinfo=dt.UTC)
             return start + dt.timedelta(days=1) if end_of_day else start
+        if not DATE_TIME_START.match(text):
+            raise ValueError(text)
         moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=dt.UTC)
+        # A date-time is inclusive: the first moment after it is the exclusive bound.
+        return moment.astimezone(dt.UTC) + (ONE_MICROSECOND if end_of_day else dt.timedelta())
+    except (ValueError, OverflowError):  # OverflowError: beyond year 1 or 9999 in UTC
         raise ValidationFailed.field(
             field_name,
             "Use a date (2026-12-03) or a date-time (2026-12-03T15:17:39Z).",
             code="invalid_date",
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(dt.UTC)
 
 
 def parse_filters(
@@ -83,10 +107,12 @@ def parse_filters(
         raise ValidationFailed.field(
             "email", "The email filter is too long.", code="invalid_filter"
         )
+    if "\x00" in text:  # PostgreSQL cannot compare text with a NUL (the dashboard sends it on)
+        raise ValidationFailed.field(
+            "email", "The email filter holds a NUL character.", code="invalid_filter"
+        )
     start = _moment(since, "since", end_of_day=False) if since else None
     end = _moment(until, "until", end_of_day=True) if until else None
-    if until and len(until.strip()) != 10:
-        end = end + dt.timedelta(microseconds=1) if end else None  # a date-time is inclusive
     if start and end and start >= end:
         raise ValidationFailed.field("since", "since must be before until.", code="invalid_date")
     return AuditFilters(text, chosen, target or "", start, end)

@@ -68,13 +68,15 @@ def audit_record(
 
 def audit_verify(*, workspace_id: str) -> chain.ChainReport:
     head = AuditChainHead.objects.filter(workspace_id=workspace_id).first()
+    # Tuples rather than dicts or models, in large chunks (a server-side cursor on
+    # PostgreSQL): verification reads every event of the workspace.
     rows = (
         AuditEvent.objects.filter(workspace_id=workspace_id)
         .order_by("seq")
-        .values("id", "prev_hash", "hash", *chain.HASHED_FIELDS)
-        .iterator(chunk_size=5000)
+        .values_list(*chain.ROW_FIELDS)
+        .iterator(chunk_size=20_000)
     )
-    return chain.verify_rows(
+    return chain.verify_value_rows(
         rows,
         head_seq=head.seq if head else 0,
         head_hash=head.hash if head else chain.GENESIS,

@@ -102,7 +102,10 @@ def paginate(
             for j in range(i):
                 step &= Q(**{fields[j]: parsed[j]})
             after |= step
-        queryset = queryset.filter(after)
+        try:  # a forged key of the wrong type (["abc"] for an integer field) fails here
+            queryset = queryset.filter(after)
+        except (TypeError, ValueError):
+            raise _invalid_cursor() from None
     rows = list(queryset[: size + 1])
     next_cursor = None
     if len(rows) > size:

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_POST
 
 from botyard.audit import selectors
@@ -64,7 +65,10 @@ def audits(request: HttpRequest, access: Access) -> HttpResponse:
         form=request.GET,
     )
     template = "web/audits.html#rows" if request.headers.get("HX-Request") else "web/audits.html"
-    return render(request, template, context)
+    response = render(request, template, context)
+    # One URL, two bodies (the page, or the rows for htmx): caches must keep them apart.
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 @workspace_tab("audits")

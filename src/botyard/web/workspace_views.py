@@ -91,6 +91,18 @@ def workspace_tab(
                 return forbidden_page(request, access)
             except NotFound:
                 raise Http404("Not found") from None
+            except ApplicationError as error:  # a refusal no form on the page could show
+                return render(
+                    request,
+                    "web/workspace_forbidden.html",
+                    {
+                        **workspace_context(request, access, tab=tab_key),
+                        "status": error.status,
+                        "title": error.title,
+                        "message": error.detail,
+                    },
+                    status=error.status,
+                )
 
         return wrapper
 
