@@ -5,9 +5,6 @@ reached."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
-
-from django.db import transaction
 
 from botyard.billing import tasks
 from botyard.billing.money import bill_cents
@@ -45,11 +42,8 @@ def note_usage(*, workspace: Workspace, counter_id: int, used: int, included: in
             **{threshold.flag: True}
         )
         if claimed:
-            transaction.on_commit(
-                partial(
-                    tasks.send_usage_alert.enqueue,
-                    workspace.id,
-                    threshold.measure,
-                    int(threshold.share * 100),
-                )
+            # Enqueued inside the transaction, not on commit: the task table is in the same
+            # database, so the flag and the queued email commit together or not at all.
+            tasks.send_usage_alert.enqueue(
+                workspace.id, threshold.measure, int(threshold.share * 100)
             )
