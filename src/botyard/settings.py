@@ -85,6 +85,9 @@ def _database(url: str | None) -> dict[str, Any]:
     return {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(DATA_DIR / "botyard.sqlite3"),
+        # Kept open across requests, as for PostgreSQL: opening the file and running the
+        # PRAGMAs below cost more than a simple request itself (docs/benchmarks.md, Ingest).
+        "CONN_MAX_AGE": 60,
         # WAL lets readers go on while one process writes; IMMEDIATE takes the write lock
         # at BEGIN so that two writers queue instead of failing with "database is locked".
         "OPTIONS": {
@@ -186,5 +189,12 @@ LOGGING: dict[str, Any] = {
         }
     },
     "root": {"handlers": ["console"], "level": "INFO"},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # At DEBUG the template engine logs every failed variable lookup together with the
+        # whole context: the request's query string (an invitation link's token), the
+        # CSRF token, form data. Never wanted in a log, whatever the root level.
+        "django.template": {"level": "INFO"},
+        "fontTools": {"level": "WARNING"},  # fpdf2's font subsetting is chatty at INFO
+    },
 }

@@ -2,14 +2,15 @@
 failed charges (three attempts, then one more each time the card is replaced), and apply
 downgrades that were waiting for the period end. Safe to run twice, or on two workers at
 once: the workspace row is locked, an invoice is unique per (workspace, period), and every
-charge carries an idempotency key derived from the invoice and the attempt number."""
+charge carries an idempotency key derived from the workspace, the period and the attempt."""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from botyard.audit.models import Action, TargetType
 from botyard.audit.services import audit_record
@@ -28,6 +29,7 @@ from botyard.billing.usage import included_messages, price_cents
 from botyard.messaging.models import UsageCounter
 from botyard.workspaces.models import Workspace
 
+logger = logging.getLogger("botyard.billing")
 MAX_ATTEMPTS = 3
 RETRY_AFTER = {1: dt.timedelta(days=3), 2: dt.timedelta(days=5)}
 
@@ -38,11 +40,13 @@ class ClosingReport:
     charged: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     downgraded: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         return (
             f"issued {len(self.issued)} invoice(s), {len(self.charged)} paid, "
             f"{len(self.failed)} charge(s) failed, {len(self.downgraded)} downgrade(s) applied"
+            + (f", {len(self.errors)} workspace(s) failed" if self.errors else "")
         )
 
 
@@ -132,7 +136,9 @@ def _charge(
     invoice: Invoice, workspace: Workspace, now: dt.datetime, report: ClosingReport
 ) -> None:
     number = invoice.attempts + 1
-    key = f"botyard-{invoice.id}-attempt-{number}"
+    # Made of what a rolled-back run leaves unchanged (the invoice's id is new each time it
+    # is issued), so that a charge repeated after a crash is the same charge to the gateway.
+    key = f"botyard-{workspace.id}-{invoice.period_start:%Y%m%dT%H%M%S}-attempt-{number}"
     if invoice.total_cents == 0:
         succeeded, charge_id, decline = True, "", ""
     else:
@@ -220,8 +226,10 @@ def _close_workspace(workspace_id: str, now: dt.datetime, report: ClosingReport)
             report.issued.append(invoice.id)
             _charge(invoice, workspace, now, report)
             if workspace.pending_plan:
+                billed_plan = workspace.plan
                 _apply_pending_downgrade(workspace, period.end, report)
-                break  # the next periods belong to the new plan
+                if workspace.plan != billed_plan:
+                    break  # the next periods belong to the new plan; a cancelled move bills on
         # After the third failure next_attempt_at is null: no more retries until a new card
         # is set, which makes the open invoices due again (billing.services).
         due = Invoice.objects.select_for_update().filter(
@@ -238,5 +246,11 @@ def billing_close_periods(*, now: dt.datetime) -> ClosingReport:
         status=InvoiceStatus.OPEN, next_attempt_at__lte=now
     ).values_list("workspace_id", flat=True)
     for workspace_id in sorted(set(paid) | set(retrying)):
-        _close_workspace(workspace_id, now, report)
+        try:
+            _close_workspace(workspace_id, now, report)
+        except DatabaseError:
+            # One workspace's failure must not hold up the others; its transaction rolled
+            # back, and the next run tries it again.
+            logger.exception("closing periods failed for %s", workspace_id)
+            report.errors.append(workspace_id)
     return report

@@ -78,6 +78,9 @@ TEST_CARDS: dict[str, _TestCard] = {
     "pm_card_chargeDeclinedProcessingError": _TestCard(
         "visa", "0119", attach_decline="processing_error"
     ),
+    # Stripe's id for 4000 0000 0000 0341, which attaches but fails every charge; the
+    # dashboard's test-card chooser offers it as pm_card_visa_chargeDeclined.
+    "pm_card_chargeCustomerFail": _TestCard("visa", "0341", charge_decline="generic_decline"),
     "pm_card_visa_chargeDeclined": _TestCard("visa", "0341", charge_decline="generic_decline"),
 }
 

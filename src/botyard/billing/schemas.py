@@ -5,6 +5,7 @@ import datetime as dt
 from ninja import Schema
 from pydantic import Field
 
+from botyard.billing.services import MAX_BUDGET_CENTS
 from botyard.core.schemas import Money
 
 
@@ -53,7 +54,7 @@ class PaymentMethodIn(Schema):
 
 
 class BudgetIn(Schema):
-    amount: int | None = Field(ge=0, le=100_000_000_00)
+    amount: int | None = Field(ge=0, le=MAX_BUDGET_CENTS)
 
 
 class UnitPriceOut(Money):

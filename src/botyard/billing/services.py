@@ -202,9 +202,17 @@ def payment_method_remove(*, actor: Actor, workspace_id: str) -> None:
         )
 
 
+# What Workspace.budget_cents holds everywhere (a PostgreSQL integer): $21,474,836.47.
+MAX_BUDGET_CENTS = 2_147_483_647
+
+
 def budget_set(*, actor: Actor, workspace_id: str, amount_cents: int | None) -> Workspace:
     if amount_cents is not None and (not isinstance(amount_cents, int) or amount_cents < 0):
         raise ValidationFailed.field("amount", "Send a whole number of cents, or null.")
+    if amount_cents is not None and amount_cents > MAX_BUDGET_CENTS:
+        raise ValidationFailed.field(
+            "amount", f"The budget can be at most {MAX_BUDGET_CENTS} cents."
+        )
     with transaction.atomic():
         access = _billing_access(actor, workspace_id)
         workspace = access.workspace
