@@ -939,7 +939,7 @@ def test_invite_answers_201_and_emails_the_link_after_commit(
         "created_at": T0_TEXT,
         "expires_at": "2026-03-08T09:30:00Z",
     }
-    assert invitation.id.startswith("inv_")
+    assert invitation.id.startswith("ivt_")
     assert (invitation.status, invitation.invited_by_id) == ("pending", world.caller.id)
     assert invitation.expires_at == T0 + dt.timedelta(days=7)
 

@@ -108,11 +108,11 @@ def test_role_matrix(op: Operation, role: Role, api_client: ApiClient) -> None:
         if op.success == 204:
             assert response.content == b""
         else:
-            assert response["Content-Type"].startswith("application/json")
+            assert response["Content-Type"].startswith(op.content_type)
         if op.effect is not None:
             op.effect(world)
         if op.method == "GET":
-            assert_unchanged(before)
+            assert_unchanged(before, besides=op.get_writes)
     else:
         status, code = op.refusal_for(role)
         assert_problem(response, status, code)

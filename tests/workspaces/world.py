@@ -16,6 +16,8 @@ from django.apps import apps
 from django.db import models
 
 from botyard.accounts.models import User
+from botyard.bots import services as bot_services
+from botyard.bots.models import Bot, BotKey
 from botyard.core.actor import Actor
 from botyard.workspaces import services
 from botyard.workspaces.models import Invitation, Membership, Workspace
@@ -32,6 +34,27 @@ IGNORED_FIELDS: dict[str, frozenset[str]] = {
 }
 # Tables no workspace request has any business with, and that Django fills by itself.
 IGNORED_MODELS = frozenset({"contenttypes.contenttype", "auth.permission", "sessions.session"})
+# What an audited read (a download) writes: its event and the chain's new head.
+AUDIT_TABLES = frozenset({"audit.auditevent", "audit.auditchainhead"})
+
+# A small format-1 definition: two intents and a fallback.
+BOT_DEFINITION: dict[str, Any] = {
+    "format": 1,
+    "greeting": "Hi! Ask me about opening hours or prices.",
+    "fallback": "Sorry, I can only talk about opening hours and prices.",
+    "intents": [
+        {
+            "name": "hours",
+            "examples": ["when are you open", "opening hours"],
+            "reply": "We are open 9 to 5, Monday to Friday.",
+        },
+        {
+            "name": "prices",
+            "examples": ["how much does it cost", "prices"],
+            "reply": "Plans start at $0.",
+        },
+    ],
+}
 
 
 @dataclass(frozen=True)
@@ -121,6 +144,28 @@ class World:
             role=Role.DEVELOPER,
         )
 
+    @cached_property
+    def bot(self) -> Bot:
+        """A bot the owner created: a developer caller may change it but not delete it."""
+        return bot_services.bot_create(
+            actor=self.owner.actor, workspace_id=self.id, name="Helper", definition=BOT_DEFINITION
+        )
+
+    @cached_property
+    def _issued_key(self) -> tuple[BotKey, str]:
+        return bot_services.bot_key_create(
+            actor=self.owner.actor, workspace_id=self.id, bot_id=self.bot.id, name="Website"
+        )
+
+    @property
+    def key(self) -> BotKey:
+        """A key of `bot`, issued by the owner."""
+        return self._issued_key[0]
+
+    @property
+    def key_secret(self) -> str:
+        return self._issued_key[1]
+
 
 # --- the whole database, row by row ---------------------------------------------------
 
@@ -146,12 +191,15 @@ def db_snapshot() -> dict[str, list[tuple[Any, ...]]]:
     return snapshot
 
 
-def assert_unchanged(before: dict[str, list[tuple[Any, ...]]]) -> None:
+def assert_unchanged(
+    before: dict[str, list[tuple[Any, ...]]], *, besides: frozenset[str] = frozenset()
+) -> None:
+    """No table changed since `before`, but those named in `besides`."""
     after = db_snapshot()
     changed = {
         label for label in before.keys() | after.keys() if before.get(label) != after.get(label)
     }
-    assert not changed, f"tables changed: {sorted(changed)}"
+    assert not changed - besides, f"tables changed: {sorted(changed - besides)}"
 
 
 def workspace_foreign_keys() -> list[tuple[type[models.Model], models.Field[Any, Any]]]:

@@ -6,6 +6,8 @@ from typing import Any
 from ninja import Schema
 from pydantic import Field
 
+from botyard.core.schemas import ObjectIn
+
 
 class CreatorRef(Schema):
     id: str | None
@@ -37,7 +39,7 @@ class BotCreateIn(Schema):
     definition: dict[str, Any] | None = None
 
 
-class BotUpdateIn(Schema):
+class BotUpdateIn(ObjectIn):
     name: str | None = Field(default=None, max_length=1024)
     description: str | None = Field(default=None, max_length=100_000)
     definition: dict[str, Any] | None = None

@@ -42,7 +42,7 @@ def bot_analytics(
     zeros included, so a chart needs no gap filling."""
     bot = bot_get(access=access, bot_id=bot_id)
     last = until or clock.now().date()
-    first = since or last - dt.timedelta(days=29)
+    first = since or last - dt.timedelta(days=min(29, last.toordinal() - 1))  # from 0001-01-01
     if first > last:
         raise ValidationFailed.field("since", "since must not be after until.")
     if (last - first).days >= MAX_ANALYTICS_DAYS:
@@ -51,8 +51,8 @@ def bot_analytics(
         row.day: row for row in DailyBotStats.objects.filter(bot=bot, day__gte=first, day__lte=last)
     }
     days = []
-    day = first
-    while day <= last:
+    for offset in range((last - first).days + 1):  # counted: the day after 9999-12-31 is none
+        day = first + dt.timedelta(days=offset)
         row = rows.get(day)
         days.append(
             {
@@ -61,5 +61,4 @@ def bot_analytics(
                 "conversations": row.conversations if row else 0,
             }
         )
-        day += dt.timedelta(days=1)
     return days
