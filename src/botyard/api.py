@@ -14,11 +14,24 @@ from botyard.billing.api import router as billing_router
 from botyard.bots.api import router as bots_router
 from botyard.core.errors import ApplicationError
 from botyard.core.metrics import record_message
+from botyard.core.openapi import document_problems
 from botyard.core.problem import from_application_error, generic_problem, problem_response
 from botyard.messaging.api import router as messaging_router
 from botyard.workspaces.api import router as workspaces_router
 
-api = NinjaAPI(
+
+class BotyardAPI(NinjaAPI):
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> Any:
+        """Ninja's document, plus the problem answers of every operation."""
+        if path_prefix is None:
+            path_prefix = self.get_root_path(path_params or {})
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        return document_problems(schema, prefix=path_prefix)
+
+
+api = BotyardAPI(
     title="botyard API",
     version="1",
     urls_namespace="api",

@@ -71,9 +71,7 @@ def test_signup_with_a_taken_email_is_409_also_when_only_the_case_differs(
     assert list(User.objects.values_list("name", flat=True)) == ["Ada"]
 
 
-@pytest.mark.parametrize(
-    "password", ["short", "12345678901234", "password123", "ada@example.com"]
-)
+@pytest.mark.parametrize("password", ["short", "12345678901234", "password123", "ada@example.com"])
 def test_signup_with_a_weak_password_is_400(api_client: ApiClient, password: str) -> None:
     response = api_client.post(SIGNUP, signup_body(password=password))
 
@@ -208,9 +206,7 @@ def test_the_account_bucket_blocks_guesses_spread_over_addresses(
     assert_problem(response, 429, "too_many_attempts")
 
 
-def test_a_successful_sign_in_clears_the_pair_bucket(
-    api_client: ApiClient, account: User
-) -> None:
+def test_a_successful_sign_in_clears_the_pair_bucket(api_client: ApiClient, account: User) -> None:
     with clock.frozen(T0):
         fail_sign_ins(api_client, 4)
         assert api_client.post(TOKENS, token_body()).status_code == 201
@@ -239,9 +235,7 @@ def test_token_list_shape(api_client: ApiClient, account: User) -> None:
     assert response.status_code == 200
     token = AccessToken.objects.get()
     assert body(response) == {
-        "items": [
-            {"id": token.id, "name": "ci", "created_at": T0_TEXT, "last_used_at": T0_TEXT}
-        ],
+        "items": [{"id": token.id, "name": "ci", "created_at": T0_TEXT, "last_used_at": T0_TEXT}],
         "next_cursor": None,
     }
 
@@ -389,7 +383,14 @@ def test_me_with_a_session(client: Client, ada: User) -> None:
 
 @pytest.mark.parametrize(
     "authorization",
-    [None, "Bearer", "Bearer ", "Bearer byt_not-a-real-token", "Bearer nonsense", "Basic Zm9vOmJhcg=="],
+    [
+        None,
+        "Bearer",
+        "Bearer ",
+        "Bearer byt_not-a-real-token",
+        "Bearer nonsense",
+        "Basic Zm9vOmJhcg==",
+    ],
 )
 def test_me_without_valid_credentials_is_401(
     api_client: ApiClient, user_token: str, authorization: str | None

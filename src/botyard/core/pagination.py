@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -48,10 +49,13 @@ def _invalid_cursor() -> ValidationFailed:
 
 def _is_key_value(value: Any) -> bool:
     # What _encode writes: strings (never with a NUL, which PostgreSQL text cannot hold)
-    # and numbers; None, lists and objects would reach the query and fail there.
+    # and finite numbers; None, lists, objects and Infinity (which json reads, also for
+    # 1e400) would reach the query and fail there.
     if isinstance(value, str):
         return "\x00" not in value
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _decode(cursor: str, count: int) -> list[Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -60,12 +61,11 @@ def _validate(message: IncomingMessage, idempotency_key: str | None) -> None:
 def authenticate_bot_key(*, bot_id: str, secret: str | None) -> BotKey:
     key = None
     if secret and len(secret) <= 200:
-        key = (
-            BotKey.objects.select_related("bot", "bot__workspace")
-            .defer("bot__definition")  # the draft (up to 256 KiB) is not what answers
-            .filter(digest=key_digest(secret))
-            .first()
-        )
+        # get(), not first(): the digest is unique, and first() would add an ORDER BY.
+        with suppress(BotKey.DoesNotExist):
+            key = BotKey.objects.select_related("bot", "bot__workspace").get(
+                digest=key_digest(secret)
+            )
     if key is None or key.bot_id != bot_id:
         raise NotAuthenticated(
             "Send a valid key of this bot as 'Authorization: Bearer <bot key>'.",
@@ -81,19 +81,19 @@ def _digest(message: IncomingMessage) -> str:
 
 
 def _replay(key: BotKey, idempotency_key: str, digest: str) -> dict[str, Any] | None:
-    earlier = (
-        Message.objects.filter(bot_id=key.bot_id, idempotency_key=idempotency_key)
-        .only("request_digest", "response")
-        .first()
-    )
-    if earlier is None:
+    # get() on the unique (bot, key) pair: no ORDER BY, and no model instance to build.
+    try:
+        request_digest, response = Message.objects.values_list("request_digest", "response").get(
+            bot_id=key.bot_id, idempotency_key=idempotency_key
+        )
+    except Message.DoesNotExist:
         return None
-    if earlier.request_digest != digest:
+    if request_digest != digest:
         raise Conflict(
             "This Idempotency-Key was already used for a different message.",
             code="idempotency_key_reused",
         )
-    return dict(earlier.response)
+    return dict(response)
 
 
 def message_ingest(
@@ -131,8 +131,9 @@ def _store_and_count(
     bot, workspace = key.bot, key.bot.workspace
     published = bot.published_version
     assert published is not None  # checked by the caller
-    now = clock.now()
     with transaction.atomic():
+        # Read inside the transaction: on SQLite it may wait for the write lock first.
+        now = clock.now()
         definition = _published_definition(bot.id, published)
         period = period_containing(workspace.plan_started_at, now)
         cap = message_cap(workspace)
@@ -160,17 +161,17 @@ def _store_and_count(
             )
         counter_id, used = this_period.values_list("pk", "messages").get()
         note_usage(workspace=workspace, counter_id=counter_id, used=used, included=cap.included)
-        conversation, started = _conversation(bot, workspace, message, now)
+        conversation_id, started = _conversation(bot, workspace, message, now)
         reply, _intent = reply_to(definition, message.text)
         message_id = new_message_id()
         response = {
             "message_id": message_id,
-            "conversation_id": conversation.id,
+            "conversation_id": conversation_id,
             "reply": {"text": reply},
             "usage": {"used": used, "limit": cap.included},
         }
         Message.objects.create(
-            id=message_id, workspace=workspace, bot=bot, conversation=conversation,
+            id=message_id, workspace=workspace, bot=bot, conversation_id=conversation_id,
             end_user_id=message.user_id, text=message.text, reply=reply,
             bot_version=published, received_at=now, period_start=period.start,
             idempotency_key=idempotency_key, request_digest=digest, response=response,
@@ -192,21 +193,22 @@ def _published_definition(bot_id: str, number: int) -> dict[str, Any]:
 
 
 def _conversation(bot: Any, workspace: Any, message: IncomingMessage, now: dt.datetime
-                  ) -> tuple[Conversation, bool]:  # fmt: skip
+                  ) -> tuple[str, bool]:  # fmt: skip
+    """The conversation's id, and whether this message started it."""
     if message.conversation_id:
-        conversation = Conversation.objects.filter(id=message.conversation_id, bot=bot).first()
-        if conversation is None:
+        # One statement finds and touches it; ids compare exactly on both databases.
+        continued = Conversation.objects.filter(id=message.conversation_id, bot=bot)
+        if continued.update(last_message_at=now) == 0:
             raise NotFound(
                 "No such conversation for this bot; omit conversation_id to start one.",
                 code="conversation_not_found",
             )
-        Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now)
-        return conversation, False
+        return message.conversation_id, False
     conversation = Conversation.objects.create(
         workspace=workspace, bot=bot, end_user_id=message.user_id, started_at=now,
         last_message_at=now,
     )  # fmt: skip
-    return conversation, True
+    return conversation.id, True
 
 
 def _touch_key(key: BotKey) -> None:

@@ -5,6 +5,8 @@ import datetime as dt
 from ninja import Schema
 from pydantic import Field
 
+from botyard.core.schemas import ObjectIn
+
 
 class UserRef(Schema):
     id: str
@@ -43,7 +45,7 @@ class WorkspaceRenameIn(Schema):
     name: str = Field(max_length=1024)
 
 
-class WorkspaceDeleteIn(Schema):
+class WorkspaceDeleteIn(ObjectIn):
     confirm: str = Field(default="", max_length=1024)
 
 
