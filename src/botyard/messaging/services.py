@@ -48,11 +48,21 @@ def _validate(message: IncomingMessage, idempotency_key: str | None) -> None:
     errors = []
     if not isinstance(message.text, str) or not 1 <= len(message.text) <= MAX_TEXT:
         errors.append({"field": "text", "message": f"Send 1 to {MAX_TEXT} characters."})
+    elif "\x00" in message.text:  # PostgreSQL text cannot hold a NUL
+        errors.append({"field": "text", "message": "The text cannot hold a NUL character."})
     if not isinstance(message.user_id, str) or not 1 <= len(message.user_id) <= MAX_USER_ID:
         errors.append({"field": "user_id", "message": f"Send 1 to {MAX_USER_ID} characters."})
-    if message.conversation_id is not None and not 1 <= len(message.conversation_id) <= 64:
+    elif "\x00" in message.user_id:  # PostgreSQL text cannot hold a NUL
+        errors.append({"field": "user_id", "message": "The id cannot hold a NUL character."})
+    # The ids this server issues hold no NUL, which PostgreSQL text cannot even compare.
+    conversation_id = message.conversation_id
+    if conversation_id is not None and (
+        not 1 <= len(conversation_id) <= 64 or "\x00" in conversation_id
+    ):
         errors.append({"field": "conversation_id", "message": "Not a conversation id."})
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
+    if idempotency_key is not None and (
+        not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY or "\x00" in idempotency_key
+    ):
         errors.append({"field": "Idempotency-Key", "message": "Send 1 to 255 characters."})
     if errors:
         raise ValidationFailed("The message is not valid.", errors=errors)

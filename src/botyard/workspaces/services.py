@@ -207,8 +207,11 @@ def workspace_transfer(*, actor: Actor, workspace_id: str, email: str, password:
                 errors=[{"field": "password", "message": "Your password is incorrect."}],
             )  # fmt: skip
         workspace = access.workspace
+        # No address holds a NUL, and PostgreSQL text cannot even be compared with one.
         new_owner_membership = (
-            Membership.objects.select_for_update()
+            None
+            if "\x00" in target_email
+            else Membership.objects.select_for_update()
             .select_related("user")
             .filter(workspace=workspace, user__email=target_email)
             .first()
