@@ -3,13 +3,17 @@
 Every operation of /api/v1/openapi.json is called in-process, through the WSGI
 application, on the test database, with requests generated from the document: as each
 role of a prepared workspace (path parameters are the real ids of its workspace, bot,
-key, collaborator, invitation, invoice and token), without credentials, and with the
-open and channel-facing endpoints on their own. Each answer must be below 500 and must
-conform to the document: a documented status, content type, headers and body schema (the
-problem answers are documented by botyard.core.openapi). Requests generated as invalid
-must be refused with a 4xx.
+key, collaborator, invitation, invoice and token), as an outsider, without valid
+credentials, and the open and channel-facing endpoints on their own. Each answer must be
+below 500 and conform to the document: a documented status, content type, headers and
+body schema (the problem answers are documented by botyard.core.openapi). Requests
+generated as invalid must be refused with a 4xx.
 
-Every example runs in a savepoint that is rolled back, so each one meets the same world,
+Random generation rarely hits boundaries, so each query parameter, body field and header
+is also sent its edge values (the first and last dates, Infinity, NUL, lone surrogates,
+integers past a PostgreSQL integer, cursors of the right shape around wrong values).
+
+Every request runs in a savepoint that is rolled back, so each one meets the same world,
 and the examples are derandomized, so that a failure reproduces.
 """
 
@@ -154,7 +158,7 @@ def bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
-# --- the document itself ----------------------------------------------------------------
+# --- the document itself ------------------------------------------------------------------
 
 
 def test_only_signup_and_sign_in_are_open() -> None:
@@ -274,30 +278,36 @@ EDGE_STRINGS = [
 EDGE_INTEGERS = [0, -1, 1, 2**31 - 1, 2**31, 2**63, 10**30, 1.5, True, "1", None]
 
 
-def base_bodies(world: FuzzWorld) -> dict[tuple[str, str], dict[str, Any]]:
-    """A valid body for each operation that takes one (the import's nested document and
+def base_bodies(world: FuzzWorld) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Valid bodies for each operation that takes one (the import's nested document and
     the delete confirmation aside), by (method, path)."""
     w = "/api/v1/workspaces/{workspace_id}"
     bot = w + "/bots/{bot_id}"
     return {
-        ("POST", "/api/v1/auth/signup"): {"email": "x@example.com", "password": PASSWORD,
-                                          "name": "X"},
-        ("POST", "/api/v1/auth/tokens"): {"email": world.caller.email, "password": PASSWORD,
-                                          "name": "X"},
-        ("POST", "/api/v1/workspaces"): {"name": "X", "plan": "business",
-                                         "payment_method": "pm_card_visa"},
-        ("PATCH", w): {"name": "X"},
-        ("POST", w + "/transfer"): {"email": world.collaborator.email, "password": PASSWORD},
-        ("PATCH", w + "/collaborators/{user_id}"): {"role": "manager"},
-        ("POST", w + "/invitations"): {"email": "new@example.com", "role": "viewer"},
-        ("POST", "/api/v1/invitations/accept"): {"token": "0" * 64},
-        ("POST", w + "/bots"): {"name": "X", "description": "X"},
-        ("PATCH", bot): {"name": "X", "description": "X"},
-        ("POST", bot + "/keys"): {"name": "X"},
-        ("PUT", w + "/billing/plan"): {"plan": "community"},
-        ("PUT", w + "/billing/payment-method"): {"token": "pm_card_visa"},
-        ("PUT", w + "/billing/budget"): {"amount": 20_000},
-        ("POST", CHANNEL_PATH): {"user_id": "u", "text": "hours", "conversation_id": "c"},
+        ("POST", "/api/v1/auth/signup"): [
+            {"email": "x@example.com", "password": PASSWORD, "name": "X"}
+        ],
+        ("POST", "/api/v1/auth/tokens"): [
+            {"email": world.caller.email, "password": PASSWORD, "name": "X"}
+        ],
+        ("POST", "/api/v1/workspaces"): [
+            {"name": "X", "plan": "business", "payment_method": "pm_card_visa"}
+        ],
+        ("PATCH", w): [{"name": "X"}],
+        ("POST", w + "/transfer"): [{"email": world.collaborator.email, "password": PASSWORD}],
+        ("PATCH", w + "/collaborators/{user_id}"): [{"role": "manager"}],
+        ("POST", w + "/invitations"): [{"email": "new@example.com", "role": "viewer"}],
+        ("POST", "/api/v1/invitations/accept"): [{"token": "0" * 64}],
+        ("POST", w + "/bots"): [{"name": "X", "description": "X"}],
+        ("PATCH", bot): [{"name": "X", "description": "X"}],
+        ("POST", bot + "/keys"): [{"name": "X"}],
+        ("PUT", w + "/billing/plan"): [{"plan": "community"}],
+        ("PUT", w + "/billing/payment-method"): [{"token": "pm_card_visa"}],
+        ("PUT", w + "/billing/budget"): [{"amount": 20_000}],
+        ("POST", CHANNEL_PATH): [
+            {"user_id": "u", "text": "hours"},
+            {"user_id": "u", "text": "hours", "conversation_id": world.conversation_id},
+        ],
     }  # fmt: skip
 
 
@@ -321,17 +331,67 @@ def test_edge_values_in_each_body_field(
     worlds: dict[Role, FuzzWorld], operation: APIOperation
 ) -> None:
     world = worlds[Role.OWNER]
-    base = base_bodies(world)[(operation.method.upper(), operation.path)]
     secret = world.key_secret if operation.path == CHANNEL_PATH else world.caller.token
     headers = {**bearer(secret), "Content-Type": "application/json"}
-    for name, valid in base.items():
-        for edge in EDGE_STRINGS if isinstance(valid, str) else EDGE_INTEGERS:
-            case = operation.Case(
-                path_parameters=real_ids(world, operation),
-                headers=headers,
-                body={**base, name: edge},
+    for base in base_bodies(world)[(operation.method.upper(), operation.path)]:
+        send(
+            operation.Case(
+                path_parameters=real_ids(world, operation), headers=headers, body=base,
                 media_type="application/json",
-            )
+            ),
+            then=accepted,
+        )  # fmt: skip
+        for name, valid in base.items():
+            for edge in EDGE_STRINGS if isinstance(valid, str) else EDGE_INTEGERS:
+                case = operation.Case(
+                    path_parameters=real_ids(world, operation),
+                    headers=headers,
+                    body={**base, name: edge},
+                    media_type="application/json",
+                )
+                send(case)
+
+
+def accepted(case: Case, response: Response) -> None:
+    """A base body is one the server takes (or refuses for the state, not the shape), so
+    that the edge values next to it get as far."""
+    assert response.status_code < 400 or response.status_code in {401, 403, 404, 409}, response.text
+
+
+# Header values a client can send (no CR, LF or leading space; a NUL only through a lax
+# proxy), in the headers an operation declares besides its credentials.
+EDGE_HEADERS = ["", "a" * 255, "a" * 256, "a\x00b", "\x7f", "é" * 10, "=1+1"]
+CREDENTIALS = frozenset({"Authorization", "Cookie"})
+
+
+def declared_headers(operation: APIOperation) -> list[str]:
+    return [p.name for p in operation.headers if p.name not in CREDENTIALS]
+
+
+WITH_HEADERS = [op for op in OPERATIONS if declared_headers(op)]
+
+
+def test_the_only_declared_header_is_the_idempotency_key() -> None:
+    """So that a new header parameter gets its edge values (or this list its reason)."""
+    assert {(label(op), name) for op in WITH_HEADERS for name in declared_headers(op)} == {
+        ("POST /bots/{bot_id}/messages", "Idempotency-Key")
+    }
+
+
+@pytest.mark.parametrize("operation", WITH_HEADERS, ids=label)
+def test_edge_values_of_each_header_parameter(
+    worlds: dict[Role, FuzzWorld], operation: APIOperation
+) -> None:
+    world = worlds[Role.OWNER]
+    secret = world.key_secret if operation.path == CHANNEL_PATH else world.caller.token
+    body = base_bodies(world).get((operation.method.upper(), operation.path), [None])[0]
+    for name in declared_headers(operation):
+        for value in EDGE_HEADERS:
+            headers = {**bearer(secret), "Content-Type": "application/json", name: value}
+            case = operation.Case(
+                path_parameters=real_ids(world, operation), headers=headers, body=body,
+                media_type="application/json",
+            )  # fmt: skip
             send(case)
 
 
@@ -359,7 +419,7 @@ def test_forged_cursors(worlds: dict[Role, FuzzWorld], operation: APIOperation) 
     fuzz(st.builds(with_cursor, strategy, forged), examples=CURSOR_EXAMPLES)
 
 
-# --- the channel-facing and open endpoints -----------------------------------------------------
+# --- the channel-facing and open endpoints ------------------------------------------------
 
 
 @pytest.mark.parametrize("operation", CHANNEL, ids=label)
@@ -375,11 +435,11 @@ def test_the_channel_endpoint(worlds: dict[Role, FuzzWorld], operation: APIOpera
 
 
 @pytest.mark.parametrize("operation", OPEN, ids=label)
-def test_the_open_endpoints(worlds: dict[Role, FuzzWorld], operation: APIOperation) -> None:
+def test_the_open_endpoints(operation: APIOperation) -> None:
     fuzz(cases(operation, modes=BOTH), examples=OPEN_EXAMPLES)
 
 
-# --- without valid credentials -------------------------------------------------------------
+# --- without valid credentials ------------------------------------------------------------
 
 
 def credentials(world: FuzzWorld, operation: APIOperation) -> st.SearchStrategy[dict[str, str]]:

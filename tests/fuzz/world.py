@@ -10,6 +10,7 @@ from botyard.billing.closing import billing_close_periods
 from botyard.billing.models import Invoice
 from botyard.bots import services as bot_services
 from botyard.core import clock
+from botyard.messaging import services as messaging
 from botyard.workspaces.roles import Role
 from tests import factories
 from tests.workspaces.world import Person, World, person
@@ -20,21 +21,30 @@ STARTED = dt.timedelta(days=40)
 
 class FuzzWorld(World):
     """A Business workspace, started 40 days ago, with a collaborator, a pending invitation,
-    a published bot with a key, an invoice, and a spare token of the caller (the one the
-    token routes get, so that revoking it does not sign the caller out)."""
+    a published bot with a key and a conversation, an invoice, and a spare token of the
+    caller (the one the token routes get, so that revoking it does not sign the caller out)."""
 
     def __init__(self, role: Role | None) -> None:
         with clock.frozen(clock.now() - STARTED):
             super().__init__(role, plan="business")
         bot_services.bot_publish(actor=self.owner.actor, workspace_id=self.id, bot_id=self.bot.id)
         billing_close_periods(now=clock.now())
-        for made_on_first_use in ("collaborator", "invitation", "key", "outsider", "invoice_id"):
-            getattr(self, made_on_first_use)  # made now, outside the tests' savepoints
+        made_on_first_use = ("collaborator", "invitation", "key", "conversation_id", "outsider",
+                             "invoice_id", "spare_token_id")  # fmt: skip
+        for name in made_on_first_use:
+            getattr(self, name)  # made now, outside the tests' savepoints
 
     @cached_property
     def outsider(self) -> Person:
         """Signed in, but no collaborator of the workspace."""
         return person(name="Otto Outsider")
+
+    @cached_property
+    def conversation_id(self) -> str:
+        key = messaging.authenticate_bot_key(bot_id=self.bot.id, secret=self.key_secret)
+        hello = messaging.IncomingMessage(user_id="end-user-1", text="opening hours")
+        answer = messaging.message_ingest(key=key, message=hello)
+        return str(answer["conversation_id"])
 
     @cached_property
     def spare_token_id(self) -> str:
