@@ -82,3 +82,22 @@ def test_createuser_needs_email_and_password(capsys: pytest.CaptureFixture[str])
 
     assert exited.value.code == 2
     assert "--password" in capsys.readouterr().err
+
+
+def test_serve_runs_gunicorn_with_botyard_settings_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`botyard serve` hands gunicorn botyard/gunicorn_conf.py, and gunicorn finds the
+    child_exit hook there (which tidies up a killed worker's metric files)."""
+    import sys
+
+    from gunicorn.app.wsgiapp import WSGIApplication
+
+    from botyard import gunicorn_conf
+    from botyard.cli import _gunicorn_command
+
+    command = _gunicorn_command("127.0.0.1", 8123, 3)
+    # gunicorn reads its command line as it is built, config file included.
+    monkeypatch.setattr(sys, "argv", ["gunicorn", *command[command.index("gunicorn") + 1 :]])
+    configured = WSGIApplication().cfg
+
+    assert configured.child_exit is gunicorn_conf.child_exit
+    assert (configured.workers, configured.bind) == (3, ["127.0.0.1:8123"])

@@ -30,6 +30,10 @@ def _gunicorn_command(host: str, port: int, workers: int) -> list[str]:
         "-m",
         "gunicorn",
         "botyard.wsgi:application",
+        # Its child_exit hook tidies up a dead worker's metric files (prometheus_client
+        # multiprocess mode), e.g. after a kill -9.
+        "--config",
+        "python:botyard.gunicorn_conf",
         "--bind",
         f"{host}:{port}",
         "--workers",

@@ -136,3 +136,55 @@ def test_dict_rows_and_value_rows_verify_alike() -> None:
     report = chain.verify_value_rows(tuples, **head)
     assert report == chain.verify_rows(rows, **head)
     assert (report.ok, report.first_bad_id, report.checked) == (False, "evt_3", 2)
+
+
+# As verification reads a stored event: the time as text (PostgreSQL's to_char output or
+# SQLite's stored naive-UTC text) and details as JSON text (json.dumps, as JSONField
+# writes it).
+def _stored_forms(moment: dt.datetime) -> list[str]:
+    utc = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return [
+        utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        str(utc),  # SQLite: "2026-12-03 15:17:39.000123", or without ".ffffff" at zero
+    ]
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    moment=st.datetimes(min_value=dt.datetime(1000, 1, 1), timezones=zones),
+    details=st.dictionaries(st.text(), json_values, max_size=4),
+    email=st.text(),
+)
+def test_the_stored_forms_give_the_same_content(
+    moment: dt.datetime, details: dict[str, Any], email: str
+) -> None:
+    values = {
+        "seq": 7, "occurred_at": moment, "actor_email": email, "action": "updated",
+        "target_type": "bot", "target_id": "bot_1", "target_label": "Shop", "event": "e",
+        "details": json.loads(json.dumps(details)), "ip": "203.0.113.9",
+    }  # fmt: skip
+    expected = first_definition(values)
+    fields = [values[name] for name in chain.HASHED_FIELDS]
+    at = chain.HASHED_FIELDS.index("occurred_at")
+    for text in _stored_forms(moment):
+        stored = list(fields)
+        stored[at] = text
+        stored[chain.HASHED_FIELDS.index("details")] = json.dumps(details)
+        assert chain.content_of_fields(stored, stored=True) == expected, text
+
+
+def test_a_stored_time_in_another_form_is_read_as_a_time() -> None:
+    moment = dt.datetime(2026, 12, 3, 15, 17, 39, 123, tzinfo=dt.UTC)
+    values = {name: "x" for name in chain.HASHED_FIELDS} | {
+        "seq": 1, "occurred_at": moment, "details": {},
+    }  # fmt: skip
+    fields = [values[name] for name in chain.HASHED_FIELDS]
+    at = chain.HASHED_FIELDS.index("occurred_at")
+    for text in ["2026-12-03T15:17:39.000123+00:00", "2026-12-03 16:17:39.000123+01:00"]:
+        stored = list(fields)
+        stored[at] = text
+        assert chain.content_of_fields(stored, stored=True) == first_definition(values)
+    # Without `stored`, text is not a time: the reference path refuses it, as it always has.
+    stored = list(fields)
+    stored[at] = "2026-12-03 15:17:39.000123"
+    assert outcome(chain.content_of_fields, stored) == ("error", AttributeError)

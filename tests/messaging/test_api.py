@@ -9,7 +9,9 @@ import json
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from botyard.bots import services as bot_services
 from botyard.bots.models import BotKey
@@ -155,6 +157,34 @@ def test_the_key_records_when_it_was_last_used(client: Client, channel: Channel)
     with clock.frozen(at):
         accepted(send(client, channel))
     assert BotKey.objects.get(bot=channel.bot).last_used_at == at
+
+
+def test_a_message_takes_a_fixed_number_of_statements(client: Client, channel: Channel) -> None:
+    """The hot path's SQL, counted: the key (with bot and workspace), the idempotency
+    lookup, then in one transaction the counter, the conversation, the message and the
+    day's analytics. A deferred field read by mistake, or an ORM detour, shows up here."""
+    accepted(send(client, channel, "hello", idempotency_key="warm-up"))  # rows exist now
+    with CaptureQueriesContext(connection) as captured:
+        first = accepted(send(client, channel, "hours?", idempotency_key="counted-1"))
+    with CaptureQueriesContext(connection) as continued:
+        accepted(
+            send(
+                client, channel, "hours?", idempotency_key="counted-2",
+                conversation_id=first["conversation_id"],
+            )
+        )  # fmt: skip
+    with CaptureQueriesContext(connection) as without_key:
+        accepted(send(client, channel, "hours?"))
+
+    def shapes(queries: CaptureQueriesContext) -> list[str]:
+        # Transaction control aside: inside the test's transaction it is savepoints.
+        control = {"BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK"}
+        words = (q["sql"].split(" ")[0] for q in queries.captured_queries)
+        return [word for word in words if word not in control]
+
+    assert shapes(captured) == ["SELECT", "SELECT", "UPDATE", "INSERT", "INSERT", "UPDATE"]
+    assert shapes(continued) == ["SELECT", "SELECT", "UPDATE", "UPDATE", "INSERT", "UPDATE"]
+    assert shapes(without_key) == ["SELECT", "UPDATE", "INSERT", "INSERT", "UPDATE"]
 
 
 # --- idempotency -----------------------------------------------------------------------

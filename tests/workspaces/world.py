@@ -34,8 +34,9 @@ IGNORED_FIELDS: dict[str, frozenset[str]] = {
 }
 # Tables no workspace request has any business with, and that Django fills by itself.
 IGNORED_MODELS = frozenset({"contenttypes.contenttype", "auth.permission", "sessions.session"})
-# What an audited read (a download) writes: its event and the chain's new head.
-AUDIT_TABLES = frozenset({"audit.auditevent", "audit.auditchainhead"})
+# What an audited read (a download) writes: its event, the chain's new head and, for a
+# first-time actor, its entry in the actor directory.
+AUDIT_TABLES = frozenset({"audit.auditevent", "audit.auditchainhead", "audit.auditactor"})
 
 # A small format-1 definition: two intents and a fallback.
 BOT_DEFINITION: dict[str, Any] = {

@@ -6,9 +6,12 @@ import datetime as dt
 import hashlib
 import json
 import operator
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from django.utils.dateparse import parse_datetime
 
 GENESIS = "0" * 64
 
@@ -40,32 +43,71 @@ def content_of(values: dict[str, Any]) -> bytes:
     return content_of_fields(_hashed_fields_of(values))
 
 
-def content_of_fields(fields: tuple[Any, ...]) -> bytes:
+# A time as verification reads it (audit.services.stored_chain): the canonical text
+# itself, which PostgreSQL writes with to_char, or SQLite's stored text (naive UTC).
+_CANONICAL_TIME = re.compile(r"[1-9]\d{3}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", re.ASCII)
+_SQLITE_TIME = re.compile(r"[1-9]\d{3}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{6})?", re.ASCII)
+
+
+def _time_of_text(text: str) -> str | dt.datetime:
+    """The canonical form of a stored time read as text, or the moment it names when the
+    text is in neither form above (then the reference path formats it)."""
+    if _CANONICAL_TIME.fullmatch(text):
+        return text[:26]
+    if _SQLITE_TIME.fullmatch(text):
+        return f"{text[:10]}T{text[11:19]}{text[19:] or '.000000'}"
+    moment = parse_datetime(text)
+    if moment is None:
+        raise ValueError(f"not a time: {text!r}")
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def content_of_fields(fields: Sequence[Any], *, stored: bool = False) -> bytes:
     """The hashed content of an event's HASHED_FIELDS values, in that order: byte for byte
     _reference_content(fields), written out directly for the usual types (verification
-    runs this once per event); anything else takes the reference path."""
+    runs this once per event); anything else takes the reference path. With `stored`,
+    occurred_at may also be text and details JSON text, as verification reads them."""
     seq, moment, actor_email, action, target_type, target_id, target_label, event, details, ip = (
         fields
     )
-    strings = (action, actor_email, event, ip, target_id, target_label, target_type)
-    if (
-        type(seq) is not int
-        or type(moment) is not dt.datetime
-        or type(details) is not dict
-        or any(type(s) is not str for s in strings)
+    if stored:
+        if type(details) is str:
+            details = json.loads(details)
+        if type(moment) is str:
+            moment = _time_of_text(moment)
+    when = None  # the canonical time without its "Z", once known
+    if stored and type(moment) is str:  # what _time_of_text gave
+        when = moment
+    elif type(moment) is dt.datetime:
+        utc = moment.astimezone(dt.UTC)
+        if utc.year >= 1000:  # strftime writes earlier years without leading zeros
+            # YYYY-MM-DDTHH:MM:SS.ffffff, before the "+00:00" that isoformat adds for UTC.
+            when = utc.isoformat(timespec="microseconds")[:26]
+    if not (
+        when is not None
+        and type(seq) is int
+        and type(details) is dict
+        and type(action) is str
+        and type(actor_email) is str
+        and type(event) is str
+        and type(ip) is str
+        and type(target_id) is str
+        and type(target_label) is str
+        and type(target_type) is str
     ):
-        return _reference_content(fields)
-    utc = moment.astimezone(dt.UTC)
-    if utc.year < 1000:  # strftime writes such years without leading zeros
-        return _reference_content(fields)
-    action, actor_email, event, ip, target_id, target_label, target_type = map(_encode_str, strings)
+        if stored and type(moment) is str:
+            moment = dt.datetime.fromisoformat(moment + "+00:00")
+        return _reference_content(
+            (seq, moment, actor_email, action, target_type, target_id, target_label, event,
+             details, ip)
+        )  # fmt: skip
+    encode = _encode_str
     # The keys in sorted order, as sort_keys writes them.
     return (
-        f'{{"action":{action},"actor_email":{actor_email},'
-        f'"details":{_ENCODER.encode(details)},"event":{event},"ip":{ip},'
-        f'"occurred_at":"{utc.replace(tzinfo=None).isoformat(timespec="microseconds")}Z",'
-        f'"seq":{seq},"target_id":{target_id},"target_label":{target_label},'
-        f'"target_type":{target_type}}}'
+        f'{{"action":{encode(action)},"actor_email":{encode(actor_email)},'
+        f'"details":{_ENCODER.encode(details)},"event":{encode(event)},"ip":{encode(ip)},'
+        f'"occurred_at":"{when}Z","seq":{seq},"target_id":{encode(target_id)},'
+        f'"target_label":{encode(target_label)},"target_type":{encode(target_type)}}}'
     ).encode()
 
 
@@ -99,9 +141,10 @@ def verify_rows(rows: Iterable[dict[str, Any]], *, head_seq: int, head_hash: str
 
 
 def verify_value_rows(
-    rows: Iterable[Sequence[Any]], *, head_seq: int, head_hash: str
+    rows: Iterable[Sequence[Any]], *, head_seq: int, head_hash: str, stored: bool = False
 ) -> ChainReport:
-    """`rows` in seq order, each the values of ROW_FIELDS in that order (values_list)."""
+    """`rows` in seq order, each the values of ROW_FIELDS in that order (values_list);
+    with `stored`, times and details may be text (content_of_fields)."""
     expected_prev = GENESIS
     expected_seq = 1
     checked = 0
@@ -122,7 +165,7 @@ def verify_value_rows(
                 "does not follow the previous event (removed or reordered)",
             )  # fmt: skip
         # link_hash(expected_prev, row), inlined: this loop runs once per event.
-        content = content_of_fields(tuple(row[3:]))
+        content = content_of_fields(row[3:], stored=stored)
         if sha256(expected_prev.encode() + b"\n" + content).hexdigest() != digest:
             return ChainReport(
                 False, checked, event_id, seq, "content was altered after it was written"

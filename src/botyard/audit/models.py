@@ -51,17 +51,22 @@ class AuditEvent(models.Model):
         constraints: ClassVar = [
             models.UniqueConstraint(fields=["workspace", "seq"], name="audit_seq_unique"),
         ]
+        # How a search uses them: audit.selectors.audit_search.
         indexes: ClassVar = [
             models.Index(fields=["workspace", "-seq"], name="audit_ws_recent"),
-            models.Index(fields=["workspace", "action", "-seq"], name="audit_ws_action"),
-            models.Index(fields=["workspace", "target_type", "-seq"], name="audit_ws_target"),
-            # Every filtered column, so that a search can find the keys of the events that
-            # match a date range, an email or several filters from this index alone
-            # (audit.selectors._page_keys) instead of reading each candidate row.
+            # The other filtered columns after seq, so that a search reads which events of
+            # an action (or of an actor) match its other filters from the index alone.
             models.Index(
-                fields=["workspace", "occurred_at", "seq", "action", "target_type", "actor_email"],
-                name="audit_ws_filters",
+                fields=["workspace", "action", "-seq", "target_type"], name="audit_ws_action"
             ),
+            models.Index(fields=["workspace", "target_type", "-seq"], name="audit_ws_target"),
+            models.Index(
+                fields=["workspace", "actor_email", "-seq", "action", "target_type"],
+                name="audit_ws_actor",
+            ),
+            # A date range becomes a range of seq: occurred_at never decreases along a
+            # workspace's chain (audit.services.audit_record).
+            models.Index(fields=["workspace", "occurred_at", "seq"], name="audit_ws_time"),
         ]
 
     def __str__(self) -> str:
@@ -77,6 +82,25 @@ class AuditChainHead(models.Model):
     )
     seq = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, default="0" * 64)
+    # The newest event's time: the next event is never stamped earlier (audit_record).
+    occurred_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.workspace_id} head at seq {self.seq}"
+
+
+class AuditActor(models.Model):
+    """Each address that appears as an event's actor in a workspace, once: the email
+    filter (a substring) is matched against these few rows, and the events are then found
+    by the exact addresses through the audit_ws_actor index."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    email = models.CharField(max_length=254)
+
+    class Meta:
+        constraints: ClassVar = [
+            models.UniqueConstraint(fields=["workspace", "email"], name="audit_actor_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_id}: {self.email}"

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import heapq
+import itertools
 import re
 from dataclasses import dataclass, field
 
-from django.db.models import BigIntegerField, ExpressionWrapper, F, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import QuerySet
 
-from botyard.audit.models import Action, AuditEvent, TargetType
+from botyard.audit.models import Action, AuditActor, AuditEvent, TargetType
 from botyard.core.errors import ValidationFailed
-from botyard.core.pagination import Page, _decode, clean_limit, paginate
+from botyard.core.pagination import Page, _decode, _encode, clean_limit, paginate
 from botyard.workspaces.access import Access, require
 from botyard.workspaces.roles import Permission
 
@@ -138,55 +139,108 @@ def audit_queryset(*, access: Access, filters: AuditFilters) -> QuerySet[AuditEv
 def audit_search(
     *, access: Access, filters: AuditFilters, cursor: str | None, limit: int | None
 ) -> Page[AuditEvent]:
-    # seq is unique per workspace and only grows, so "seq below the cursor" pages are
-    # stable while new events arrive: no duplicates, no gaps.
+    """The page of matching events below the cursor, newest first.
+
+    seq is unique per workspace and only grows, so "seq below the cursor" pages are stable
+    while new events arrive: no duplicates, no gaps. Each filter is turned into what an
+    index answers directly, so that a page costs about the same however rare the matches
+    or deep the page: a date range into a window of seq (time never decreases along the
+    chain), the email substring into the exact addresses of the actor directory, and a
+    choice of several addresses or actions into one index walk per value, whose keys are
+    merged. Answers are those of the one plain keyset query over audit_queryset."""
     events = audit_queryset(access=access, filters=filters)
-    if _served_by_one_index(filters) or not _paginate_accepts(cursor, limit):
-        return _page(events, cursor, limit)
-    # In seq order the newest matches come first, but a date range in the past or a rare
-    # email may lie behind most of the workspace. So first the matches among the
-    # SCAN_FIRST newest events below the cursor: enough for a page unless the filter is
-    # rare there, which a next cursor shows.
-    newest = AuditEvent.objects.filter(workspace=access.workspace)
+    if not _paginate_accepts(cursor, limit):
+        return _page(events, cursor, limit)  # and its refusal, as it always was
+    size = clean_limit(limit)
+    workspace_events = AuditEvent.objects.filter(workspace=access.workspace)
+    window = _seq_window(workspace_events, filters)
+    emails = _matching_actors(access, filters.email) if filters.email else None
+    if window is None or emails == []:
+        return Page(items=[], next_cursor=None)
+    candidates = workspace_events
+    low, high = window
     if cursor:
-        below_seq = _decode(cursor, 1)[0]
-        events = events.filter(seq__lt=below_seq)
-        newest = newest.filter(seq__lt=below_seq)
-    last_scanned = newest.order_by("-seq").values("seq")[SCAN_FIRST - 1 : SCAN_FIRST]
-    first_scan = Coalesce(Subquery(last_scanned), 0, output_field=BigIntegerField())
-    page = _page(events.filter(seq__gte=first_scan), cursor, limit)
-    if page.next_cursor is not None:
-        return page
-    # Else the keys of the page's events (and of the one after it, as paginate wants)
-    # from the audit_ws_filters index, which holds every filtered column: read without
-    # touching the table, and sorted. seq + 0 keeps the database from walking an index
-    # in seq order instead, which is the slow way here.
-    keys = events.order_by(
-        ExpressionWrapper(F("seq") + 0, output_field=BigIntegerField()).desc()
-    ).values("seq")[: clean_limit(limit) + 1]
-    return _page(
-        AuditEvent.objects.filter(workspace=access.workspace, seq__in=Subquery(keys)),
-        cursor,
-        limit,
+        below = _decode(cursor, 1)[0]
+        high = below - 1 if high is None else min(high, below - 1)
+    if low is not None:
+        candidates = candidates.filter(seq__gte=low)
+    if high is not None:
+        candidates = candidates.filter(seq__lte=high)
+    if filters.target:
+        candidates = candidates.filter(target_type=filters.target)
+    # One walk per address or per action (the index gives each in seq order); the rest
+    # of the filters apply within each walk.
+    if emails is not None and len(emails) <= MAX_WALKS:
+        if filters.actions:
+            candidates = candidates.filter(action__in=filters.actions)
+        walks = [candidates.filter(actor_email=email) for email in emails]
+    else:
+        if emails is not None:
+            candidates = candidates.filter(actor_email__in=emails)
+        walks = [candidates.filter(action=action) for action in filters.actions] or [candidates]
+    if len(walks) == 1:
+        rows = list(walks[0].order_by("-seq")[: size + 1])
+    else:
+        newest = heapq.nlargest(
+            size + 1,
+            itertools.chain.from_iterable(
+                walk.order_by("-seq").values_list("seq", flat=True)[: size + 1] for walk in walks
+            ),
+        )
+        rows = list(workspace_events.filter(seq__in=newest).order_by("-seq")) if newest else []
+    if len(rows) <= size:
+        return Page(items=rows, next_cursor=None)
+    rows = rows[:size]
+    return Page(items=rows, next_cursor=_encode([rows[-1].seq]))
+
+
+# Up to this many matching addresses are walked one by one; more (a broad substring such
+# as the company's domain) are matched in one walk of the newest events.
+MAX_WALKS = 8
+
+
+def _matching_actors(access: Access, text: str) -> list[str]:
+    """The workspace's actor addresses that contain `text`, as icontains compares."""
+    return list(
+        AuditActor.objects.filter(workspace=access.workspace, email__icontains=text)
+        .order_by("email")
+        .values_list("email", flat=True)
     )
+
+
+def _seq_window(
+    events: QuerySet[AuditEvent], filters: AuditFilters
+) -> tuple[int | None, int | None] | None:
+    """The first and last seq within since/until (None: unbounded on that side), or
+    None when no event is. Along a workspace's chain occurred_at never decreases, so the
+    events in a date range are exactly those between these two, found in audit_ws_time."""
+    low = high = None
+    if filters.since:
+        low = (
+            events.filter(occurred_at__gte=filters.since)
+            .order_by("occurred_at", "seq")
+            .values_list("seq", flat=True)
+            .first()
+        )
+        if low is None:
+            return None
+    if filters.until:
+        high = (
+            events.filter(occurred_at__lt=filters.until)
+            .order_by("-occurred_at", "-seq")
+            .values_list("seq", flat=True)
+            .first()
+        )
+        if high is None:
+            return None
+    if low is not None and high is not None and low > high:
+        return None
+    return low, high
 
 
 def _page(events: QuerySet[AuditEvent], cursor: str | None, limit: int | None) -> Page[AuditEvent]:
     return paginate(
         events, order=("-seq",), cursor=cursor, limit=limit, datetime_fields=frozenset()
-    )
-
-
-# How many of the newest events below the cursor a filtered search reads in seq order
-# before it looks the matching keys up in the audit_ws_filters index instead.
-SCAN_FIRST = 1000
-
-
-def _served_by_one_index(filters: AuditFilters) -> bool:
-    """No filter, one action or the target type alone: an index in (workspace, that,
-    seq) order hands over the page directly, however rare the value."""
-    return not (filters.email or filters.since or filters.until) and (
-        len(filters.actions) + bool(filters.target) <= 1
     )
 
 

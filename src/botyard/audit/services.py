@@ -3,12 +3,13 @@ the change and its event are committed together or not at all."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from django.db import transaction
 
 from botyard.audit import chain
-from botyard.audit.models import Action, AuditChainHead, AuditEvent, TargetType
+from botyard.audit.models import Action, AuditActor, AuditChainHead, AuditEvent, TargetType
 from botyard.core import clock
 from botyard.core.actor import Actor
 from botyard.workspaces.models import Workspace
@@ -43,10 +44,15 @@ def audit_record(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the change's transaction")
     head, _ = AuditChainHead.objects.select_for_update().get_or_create(workspace=workspace)
+    # Never stamped before the previous event, even when the clock was set back: along a
+    # workspace's chain time only grows, so a date range is a range of seq (selectors).
+    now = clock.now()
+    occurred_at = max(now, head.occurred_at) if head.occurred_at else now
+    email = actor_email or (actor.email if actor else "system")
     values: dict[str, Any] = {
         "seq": head.seq + 1,
-        "occurred_at": clock.now(),
-        "actor_email": actor_email or (actor.email if actor else "system"),
+        "occurred_at": occurred_at,
+        "actor_email": email,
         "action": Action(action).value,
         "target_type": TargetType(target_type).value,
         "target_id": target_id,
@@ -61,23 +67,56 @@ def audit_record(
     record = AuditEvent.objects.create(
         workspace=workspace, prev_hash=head.hash, hash=digest, **values
     )
-    head.seq, head.hash = values["seq"], digest
-    head.save(update_fields=["seq", "hash"])
+    head.seq, head.hash, head.occurred_at = values["seq"], digest, occurred_at
+    head.save(update_fields=["seq", "hash", "occurred_at"])
+    # The actor directory the email filter searches; one row per address.
+    AuditActor.objects.bulk_create(
+        [AuditActor(workspace=workspace, email=email)], ignore_conflicts=True
+    )
     return record
 
 
 def audit_verify(*, workspace_id: str) -> chain.ChainReport:
     head = AuditChainHead.objects.filter(workspace_id=workspace_id).first()
-    # Tuples rather than dicts or models, in large chunks (a server-side cursor on
-    # PostgreSQL): verification reads every event of the workspace.
-    rows = (
-        AuditEvent.objects.filter(workspace_id=workspace_id)
-        .order_by("seq")
-        .values_list(*chain.ROW_FIELDS)
-        .iterator(chunk_size=20_000)
+    with transaction.atomic():  # a server-side cursor on PostgreSQL lives in a transaction
+        return chain.verify_value_rows(
+            _stored_chain(workspace_id),
+            head_seq=head.seq if head else 0,
+            head_hash=head.hash if head else chain.GENESIS,
+            stored=True,
+        )
+
+
+VERIFY_BATCH = 20_000
+
+
+def _stored_chain(workspace_id: str) -> Iterator[tuple[Any, ...]]:
+    """The workspace's events in seq order as chain.ROW_FIELDS tuples, straight from a
+    cursor: verification reads every event, and the ORM's per-row conversions would cost
+    more than the hashing. The time comes as text (PostgreSQL formats it canonically;
+    SQLite's stored text is read as it is) and details as JSON text; chain.
+    content_of_fields(stored=True) reads both."""
+    connection = transaction.get_connection()
+    quote = connection.ops.quote_name
+    fields = {field.name: field for field in AuditEvent._meta.concrete_fields}
+    columns = [quote(fields[name].column) for name in chain.ROW_FIELDS]
+    time_at = chain.ROW_FIELDS.index("occurred_at")
+    if connection.vendor == "postgresql":
+        columns[time_at] = (
+            f"to_char({columns[time_at]} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+        )
+        details_at = chain.ROW_FIELDS.index("details")
+        columns[details_at] = f"{columns[details_at]}::text"
+    else:  # not the declared type, so that no converter parses it on the way
+        columns[time_at] = f"CAST({columns[time_at]} AS TEXT)"
+    sql = (  # identifiers from the model; the one value is a parameter
+        f"SELECT {', '.join(columns)} FROM {quote(AuditEvent._meta.db_table)} "  # noqa: S608
+        f"WHERE {quote('workspace_id')} = %s ORDER BY {quote('seq')}"
     )
-    return chain.verify_value_rows(
-        rows,
-        head_seq=head.seq if head else 0,
-        head_hash=head.hash if head else chain.GENESIS,
-    )
+    cursor = connection.chunked_cursor()
+    try:
+        cursor.execute(sql, [workspace_id])
+        while batch := cursor.fetchmany(VERIFY_BATCH):
+            yield from batch
+    finally:
+        cursor.close()

@@ -27,8 +27,18 @@ THRESHOLDS = (
 )
 
 
-def note_usage(*, workspace: Workspace, counter_id: int, used: int, included: int) -> None:
-    """Call inside the transaction that counted a message, with the new count."""
+def note_usage(
+    *,
+    workspace: Workspace,
+    counter_id: int,
+    used: int,
+    included: int,
+    already_sent: frozenset[str] = frozenset(),
+) -> None:
+    """Call inside the transaction that counted a message, with the new count and the
+    counter's alert flags as that count's UPDATE left them (`already_sent`: the flags that
+    were set). The UPDATE holds the counter's row lock until commit, so a flag read set
+    there stays set; one read unset is claimed below, conditionally, as ever."""
     bill = bill_cents(workspace, used) if workspace.budget_cents is not None else 0
     for threshold in THRESHOLDS:
         if threshold.measure == "messages":
@@ -36,7 +46,7 @@ def note_usage(*, workspace: Workspace, counter_id: int, used: int, included: in
         else:
             budget = workspace.budget_cents
             reached = budget is not None and budget > 0 and bill >= threshold.share * budget
-        if not reached:
+        if not reached or threshold.flag in already_sent:
             continue
         claimed = UsageCounter.objects.filter(pk=counter_id, **{threshold.flag: False}).update(
             **{threshold.flag: True}

@@ -7,13 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from contextlib import suppress
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 
 from botyard.billing.alerts import note_usage
 from botyard.billing.periods import period_containing
@@ -23,11 +21,11 @@ from botyard.bots.runtime import reply_to
 from botyard.bots.services import key_digest
 from botyard.core import clock
 from botyard.core.errors import Conflict, NotAuthenticated, NotFound, Throttled, ValidationFailed
+from botyard.messaging import statements
 from botyard.messaging.models import (
-    Conversation,
     DailyBotStats,
-    Message,
     UsageCounter,
+    new_conversation_id,
     new_message_id,
 )
 
@@ -71,11 +69,7 @@ def _validate(message: IncomingMessage, idempotency_key: str | None) -> None:
 def authenticate_bot_key(*, bot_id: str, secret: str | None) -> BotKey:
     key = None
     if secret and len(secret) <= 200:
-        # get(), not first(): the digest is unique, and first() would add an ORDER BY.
-        with suppress(BotKey.DoesNotExist):
-            key = BotKey.objects.select_related("bot", "bot__workspace").get(
-                digest=key_digest(secret)
-            )
+        key = statements.key_with_bot_and_workspace(key_digest(secret))
     if key is None or key.bot_id != bot_id:
         raise NotAuthenticated(
             "Send a valid key of this bot as 'Authorization: Bearer <bot key>'.",
@@ -91,19 +85,16 @@ def _digest(message: IncomingMessage) -> str:
 
 
 def _replay(key: BotKey, idempotency_key: str, digest: str) -> dict[str, Any] | None:
-    # get() on the unique (bot, key) pair: no ORDER BY, and no model instance to build.
-    try:
-        request_digest, response = Message.objects.values_list("request_digest", "response").get(
-            bot_id=key.bot_id, idempotency_key=idempotency_key
-        )
-    except Message.DoesNotExist:
+    stored = statements.stored_answer(key.bot_id, idempotency_key)
+    if stored is None:
         return None
+    request_digest, response = stored
     if request_digest != digest:
         raise Conflict(
             "This Idempotency-Key was already used for a different message.",
             code="idempotency_key_reused",
         )
-    return dict(response)
+    return response
 
 
 def message_ingest(
@@ -147,17 +138,14 @@ def _store_and_count(
         definition = _published_definition(bot.id, published)
         period = period_containing(workspace.plan_started_at, now)
         cap = message_cap(workspace)
-        this_period = UsageCounter.objects.filter(workspace=workspace, period_start=period.start)
-        counted = this_period if cap.cap is None else this_period.filter(messages__lt=cap.cap)
-        increment = {"messages": F("messages") + 1}
         # Update first: the counter row exists for all but the period's first message.
-        updated = counted.update(**increment)
-        if updated == 0:
+        counted = statements.count_message(workspace.id, period.start, cap.cap)
+        if counted is None:
             UsageCounter.objects.get_or_create(
                 workspace=workspace, period_start=period.start, defaults={"period_end": period.end}
             )
-            updated = counted.update(**increment)
-        if updated != 1:
+            counted = statements.count_message(workspace.id, period.start, cap.cap)
+        if counted is None:
             detail = (
                 "This workspace has used all the messages its plan includes this period."
                 if cap.reason == "message_limit_reached"
@@ -169,8 +157,11 @@ def _store_and_count(
                 retry_after=period.seconds_left(now),
                 code=cap.reason,
             )
-        counter_id, used = this_period.values_list("pk", "messages").get()
-        note_usage(workspace=workspace, counter_id=counter_id, used=used, included=cap.included)
+        counter_id, used, alerted = counted
+        note_usage(
+            workspace=workspace, counter_id=counter_id, used=used, included=cap.included,
+            already_sent=alerted,
+        )  # fmt: skip
         conversation_id, started = _conversation(bot, workspace, message, now)
         reply, _intent = reply_to(definition, message.text)
         message_id = new_message_id()
@@ -180,17 +171,20 @@ def _store_and_count(
             "reply": {"text": reply},
             "usage": {"used": used, "limit": cap.included},
         }
-        Message.objects.create(
-            id=message_id, workspace=workspace, bot=bot, conversation_id=conversation_id,
-            end_user_id=message.user_id, text=message.text, reply=reply,
-            bot_version=published, received_at=now, period_start=period.start,
-            idempotency_key=idempotency_key, request_digest=digest, response=response,
+        statements.insert_message(
+            {
+                "id": message_id, "workspace_id": workspace.id, "bot_id": bot.id,
+                "conversation_id": conversation_id, "end_user_id": message.user_id,
+                "text": message.text, "reply": reply, "bot_version": published,
+                "received_at": now, "period_start": period.start,
+                "idempotency_key": idempotency_key, "request_digest": digest,
+                "response": response,
+            }
         )  # fmt: skip
-        today = DailyBotStats.objects.filter(workspace=workspace, bot=bot, day=now.date())
-        counts = {"messages": F("messages") + 1, "conversations": F("conversations") + int(started)}
-        if today.update(**counts) == 0:
-            DailyBotStats.objects.get_or_create(workspace=workspace, bot=bot, day=now.date())
-            today.update(**counts)
+        day = now.date()
+        if not statements.count_in_daily_stats(bot.id, day, started):
+            DailyBotStats.objects.get_or_create(workspace=workspace, bot=bot, day=day)
+            statements.count_in_daily_stats(bot.id, day, started)
     return response
 
 
@@ -207,18 +201,15 @@ def _conversation(bot: Any, workspace: Any, message: IncomingMessage, now: dt.da
     """The conversation's id, and whether this message started it."""
     if message.conversation_id:
         # One statement finds and touches it; ids compare exactly on both databases.
-        continued = Conversation.objects.filter(id=message.conversation_id, bot=bot)
-        if continued.update(last_message_at=now) == 0:
+        if not statements.touch_conversation(message.conversation_id, bot.id, now):
             raise NotFound(
                 "No such conversation for this bot; omit conversation_id to start one.",
                 code="conversation_not_found",
             )
         return message.conversation_id, False
-    conversation = Conversation.objects.create(
-        workspace=workspace, bot=bot, end_user_id=message.user_id, started_at=now,
-        last_message_at=now,
-    )  # fmt: skip
-    return conversation.id, True
+    conversation_id = new_conversation_id()
+    statements.insert_conversation(conversation_id, workspace.id, bot.id, message.user_id, now)
+    return conversation_id, True
 
 
 def _touch_key(key: BotKey) -> None:
