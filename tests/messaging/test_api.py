@@ -161,7 +161,7 @@ def test_the_key_records_when_it_was_last_used(client: Client, channel: Channel)
 
 def test_a_message_takes_a_fixed_number_of_statements(client: Client, channel: Channel) -> None:
     """The hot path's SQL, counted: the key (with bot and workspace), the idempotency
-    lookup, then in one transaction the counter, the conversation, the message and the
+    lookup, then in one transaction the conversation, the counter, the message and the
     day's analytics. A deferred field read by mistake, or an ORM detour, shows up here."""
     accepted(send(client, channel, "hello", idempotency_key="warm-up"))  # rows exist now
     with CaptureQueriesContext(connection) as captured:
@@ -182,9 +182,10 @@ def test_a_message_takes_a_fixed_number_of_statements(client: Client, channel: C
         words = (q["sql"].split(" ")[0] for q in queries.captured_queries)
         return [word for word in words if word not in control]
 
-    assert shapes(captured) == ["SELECT", "SELECT", "UPDATE", "INSERT", "INSERT", "UPDATE"]
+    # The conversation, the counter, the message, the day.
+    assert shapes(captured) == ["SELECT", "SELECT", "INSERT", "UPDATE", "INSERT", "UPDATE"]
     assert shapes(continued) == ["SELECT", "SELECT", "UPDATE", "UPDATE", "INSERT", "UPDATE"]
-    assert shapes(without_key) == ["SELECT", "UPDATE", "INSERT", "INSERT", "UPDATE"]
+    assert shapes(without_key) == ["SELECT", "INSERT", "UPDATE", "INSERT", "UPDATE"]
 
 
 # --- idempotency -----------------------------------------------------------------------
@@ -523,6 +524,28 @@ def test_at_a_small_custom_limit_the_next_message_is_429(
     assert Conversation.objects.count() == 3
     assert channel.used(now) == 3
     assert DailyBotStats.objects.get(bot=channel.bot).messages == 3
+
+
+def test_at_the_limit_an_unknown_conversation_is_429_and_a_known_one_unchanged(
+    client: Client, dated_channel: Channel
+) -> None:
+    """The cap is checked before the conversation is known to be missing, as the order
+    of refusals in api.md has it; and a refused message leaves its conversation alone."""
+    channel = dated_channel
+    channel.set_message_limit(1)
+    now = dt.datetime(2026, 2, 27, 22, 0, tzinfo=UTC)
+    with clock.frozen(now - dt.timedelta(hours=1)):
+        first = accepted(send(client, channel, "hello"))
+    touched = Conversation.objects.get().last_message_at
+    with clock.frozen(now):
+        unknown = send(client, channel, "hours", conversation_id="conv_unknown")
+        known = send(client, channel, "hours", conversation_id=first["conversation_id"])
+
+    _assert_limit_reached(unknown, 12 * 3600)
+    _assert_limit_reached(known, 12 * 3600)
+    assert Conversation.objects.get().last_message_at == touched
+    assert (Message.objects.count(), channel.used(now)) == (1, 1)
+    assert DailyBotStats.objects.get(bot=channel.bot).messages == 1
 
 
 def test_the_refused_message_is_not_remembered_for_a_retry(

@@ -17,7 +17,7 @@ from botyard.billing.alerts import note_usage
 from botyard.billing.periods import period_containing
 from botyard.billing.usage import message_cap
 from botyard.bots.models import BotKey, BotVersion
-from botyard.bots.runtime import reply_to
+from botyard.bots.runtime import Matcher, compile_definition
 from botyard.bots.services import key_digest
 from botyard.core import clock
 from botyard.core.errors import Conflict, NotAuthenticated, NotFound, Throttled, ValidationFailed
@@ -135,9 +135,14 @@ def _store_and_count(
     with transaction.atomic():
         # Read inside the transaction: on SQLite it may wait for the write lock first.
         now = clock.now()
-        definition = _published_definition(bot.id, published)
+        matcher = _published_matcher(bot.id, published)
         period = period_containing(workspace.plan_started_at, now)
         cap = message_cap(workspace)
+        # The conversation and the reply before the usage counter: the counter's UPDATE
+        # locks the workspace's row until COMMIT, and every message of the workspace waits
+        # for it (on PostgreSQL), so it comes as late as it can.
+        conversation_id, started = _conversation(bot, workspace, message, now)
+        reply, _intent = matcher.reply(message.text)
         # Update first: the counter row exists for all but the period's first message.
         counted = statements.count_message(workspace.id, period.start, cap.cap)
         if counted is None:
@@ -157,13 +162,16 @@ def _store_and_count(
                 retry_after=period.seconds_left(now),
                 code=cap.reason,
             )
+        if conversation_id is None:  # after the cap check: a full workspace answers 429
+            raise NotFound(
+                "No such conversation for this bot; omit conversation_id to start one.",
+                code="conversation_not_found",
+            )
         counter_id, used, alerted = counted
         note_usage(
             workspace=workspace, counter_id=counter_id, used=used, included=cap.included,
             already_sent=alerted,
         )  # fmt: skip
-        conversation_id, started = _conversation(bot, workspace, message, now)
-        reply, _intent = reply_to(definition, message.text)
         message_id = new_message_id()
         response = {
             "message_id": message_id,
@@ -189,23 +197,22 @@ def _store_and_count(
 
 
 @lru_cache(maxsize=512)
-def _published_definition(bot_id: str, number: int) -> dict[str, Any]:
-    """A version's definition, kept per process: versions are never changed once published
-    (a new one gets the next number), so (bot, number) always names the same definition.
-    Callers must not modify the returned document."""
-    return BotVersion.objects.only("definition").get(bot_id=bot_id, number=number).definition
+def _published_matcher(bot_id: str, number: int) -> Matcher:
+    """A version's definition, ready to match, kept per process: versions are never
+    changed once published (a new one gets the next number), so (bot, number) always
+    names the same definition."""
+    definition = BotVersion.objects.only("definition").get(bot_id=bot_id, number=number).definition
+    return compile_definition(definition)
 
 
 def _conversation(bot: Any, workspace: Any, message: IncomingMessage, now: dt.datetime
-                  ) -> tuple[str, bool]:  # fmt: skip
-    """The conversation's id, and whether this message started it."""
+                  ) -> tuple[str | None, bool]:  # fmt: skip
+    """The conversation's id (None: the bot has no conversation of the id sent), and
+    whether this message started it."""
     if message.conversation_id:
         # One statement finds and touches it; ids compare exactly on both databases.
         if not statements.touch_conversation(message.conversation_id, bot.id, now):
-            raise NotFound(
-                "No such conversation for this bot; omit conversation_id to start one.",
-                code="conversation_not_found",
-            )
+            return None, False
         return message.conversation_id, False
     conversation_id = new_conversation_id()
     statements.insert_conversation(conversation_id, workspace.id, bot.id, message.user_id, now)
