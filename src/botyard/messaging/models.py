@@ -24,7 +24,10 @@ class Conversation(models.Model):
         primary_key=True, max_length=32, default=new_conversation_id, editable=False
     )
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="conversations")
+    # Found through the (bot, started_at) index: every index is one more write per message.
+    bot = models.ForeignKey(
+        Bot, on_delete=models.CASCADE, related_name="conversations", db_index=False
+    )
     end_user_id = models.CharField(max_length=255)
     started_at = models.DateTimeField(default=clock.now)
     last_message_at = models.DateTimeField(default=clock.now)
@@ -38,10 +41,14 @@ class Conversation(models.Model):
 
 class Message(models.Model):
     id = models.CharField(primary_key=True, max_length=32, default=new_message_id, editable=False)
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    # Found through the (workspace, period_start) and (conversation, received_at) indexes,
+    # not indexes of their own: each index is one more write for every message.
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     bot = models.ForeignKey(Bot, on_delete=models.CASCADE, related_name="messages")
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
     end_user_id = models.CharField(max_length=255)
     text = models.TextField()
