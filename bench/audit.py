@@ -400,19 +400,21 @@ def create_tenants(info: dict[str, Any]) -> None:
 
 def fill_search_tables() -> None:
     """What audit_record keeps up as it writes, which the bulk load bypasses: the actor
-    directory and each chain head's newest time (the same statements as the migration
-    that introduced them)."""
+    directory, each chain head's newest time and where its chain is last out of time order
+    (the same statements as the migrations that introduced them)."""
     import importlib
 
     from django.db import connection
 
-    migration = importlib.import_module(
+    directory = importlib.import_module(
         "botyard.audit.migrations.0004_search_by_actor_and_seq_window"
     )
+    order = importlib.import_module("botyard.audit.migrations.0005_chain_order_marker")
     started = time.perf_counter()
     with connection.cursor() as cursor:
-        cursor.execute(migration.FILL_ACTORS)
-        cursor.execute(migration.FILL_HEAD_TIMES)
+        cursor.execute(directory.FILL_ACTORS)
+        cursor.execute(directory.FILL_HEAD_TIMES)
+        cursor.execute(order.FILL_ORDERED_AFTER)
     log(f"   actor directory and head times filled in {time.perf_counter() - started:.0f} s")
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from botyard import cli
 from botyard.audit import chain
@@ -588,6 +588,37 @@ def test_an_edited_event_is_named(
     assert code == 1
     assert f"broken at event {edited.id} (seq 4)" in out
     assert "altered" in out or "does not follow" in out
+
+
+@pytest.mark.parametrize(
+    ("column", "stored"),
+    [
+        ("occurred_at", "not a time"),
+        ("occurred_at", "2026-02-30 10:00:00"),  # no such day
+        ("occurred_at", "2026-03-01T09:31:00+01:00"),  # another form of another moment
+        ("details", "{not json"),
+    ],
+)
+def test_stored_text_no_writer_produces_is_named_not_a_crash(
+    capsys: pytest.CaptureFixture[str], column: str, stored: str
+) -> None:
+    """SQLite keeps whatever text is written into a column (its CHECK on JSON set aside);
+    verification reads it as text, and must call such a row altered."""
+    if connection.vendor != "sqlite":
+        pytest.skip("PostgreSQL's column types refuse such values")
+    world, events = _workspace_with_events()
+    edited = events[2]
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA ignore_check_constraints = ON")
+        cursor.execute(
+            f"UPDATE audit_auditevent SET {column} = %s WHERE id = %s", [stored, edited.id]
+        )
+        cursor.execute("PRAGMA ignore_check_constraints = OFF")
+
+    code, out = _verify(capsys, world.id)
+
+    assert code == 1
+    assert f"broken at event {edited.id} (seq 3): content was altered" in out
 
 
 def test_an_edited_newest_event_is_named(capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,9 +4,10 @@ each actor address is listed once in the directory the email filter searches."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from botyard.audit.models import Action, AuditActor, AuditChainHead, AuditEvent, TargetType
 from botyard.audit.services import audit_record, audit_verify
@@ -41,7 +42,11 @@ def test_an_event_is_stamped_with_the_clock(world: World) -> None:
     assert AuditChainHead.objects.get(workspace=world.workspace).occurred_at == T0
 
 
-def test_a_clock_set_back_stamps_the_previous_events_time(world: World) -> None:
+def head(world: World) -> AuditChainHead:
+    return AuditChainHead.objects.get(workspace=world.workspace)
+
+
+def test_a_clock_set_back_a_little_stamps_the_newest_time_so_far(world: World) -> None:
     first = record(world, "ada@example.com", T0)
     behind = record(world, "ada@example.com", T0 - dt.timedelta(minutes=5))
     later = record(world, "ada@example.com", T0 + dt.timedelta(minutes=1))
@@ -52,7 +57,43 @@ def test_a_clock_set_back_stamps_the_previous_events_time(world: World) -> None:
     stored = AuditEvent.objects.filter(workspace=world.workspace).order_by("seq")
     times = [e.occurred_at for e in stored]
     assert times == sorted(times)
+    assert (head(world).occurred_at, head(world).ordered_after) == (later.occurred_at, 0)
     assert audit_verify(workspace_id=world.id).ok  # the hash covers the stamped time
+
+
+def test_a_clock_set_back_further_keeps_its_time_and_marks_the_chain(world: World) -> None:
+    first = record(world, "ada@example.com", T0)
+    behind = record(world, "ada@example.com", T0 - dt.timedelta(minutes=5, seconds=1))
+    still = record(world, "ada@example.com", T0 - dt.timedelta(minutes=1))  # absorbed
+    caught_up = record(world, "ada@example.com", T0 + dt.timedelta(seconds=1))
+
+    assert [e.occurred_at for e in (first, behind, still, caught_up)] == [
+        T0, T0 - dt.timedelta(minutes=5, seconds=1), T0, T0 + dt.timedelta(seconds=1),
+    ]  # fmt: skip
+    # The newest time is kept; the chain is in time order after the event set back.
+    assert (head(world).occurred_at, head(world).ordered_after) == (
+        caught_up.occurred_at, behind.seq,
+    )  # fmt: skip
+    assert audit_verify(workspace_id=world.id).ok
+
+
+def test_the_migration_finds_where_a_chain_is_last_out_of_order(world: World) -> None:
+    """Migration 0005's statement, run on chains written now, finds what audit_record
+    marked (and 0 for a chain in order)."""
+    with clock.frozen(T0 - dt.timedelta(days=1)):
+        other = World(Role.OWNER, name="Other")
+    for n, minutes in enumerate([0, -30, 10, -20, 20, 21]):
+        record(world, "ada@example.com", T0 + dt.timedelta(minutes=minutes))
+        record(other, "ada@example.com", T0 + dt.timedelta(minutes=10 * n))
+    marked = {h.workspace_id: h.ordered_after for h in AuditChainHead.objects.all()}
+    assert marked[world.id] > 0 and marked[other.id] == 0
+    AuditChainHead.objects.update(ordered_after=0)
+
+    migration = importlib.import_module("botyard.audit.migrations.0005_chain_order_marker")
+    with connection.cursor() as cursor:
+        cursor.execute(migration.FILL_ORDERED_AFTER)
+
+    assert {h.workspace_id: h.ordered_after for h in AuditChainHead.objects.all()} == marked
 
 
 def test_each_actor_is_listed_once_per_workspace(world: World) -> None:

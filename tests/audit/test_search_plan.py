@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from botyard.audit import selectors
-from botyard.audit.models import Action, AuditEvent, TargetType
+from botyard.audit.models import Action, AuditChainHead, AuditEvent, TargetType
 from botyard.audit.selectors import AuditFilters, audit_queryset, audit_search, parse_filters
 from botyard.audit.services import audit_record
 from botyard.core import clock
@@ -47,16 +47,24 @@ def plain_search(
     )
 
 
-@pytest.fixture
-def access() -> Access:
+# How the clock moves between events: mostly forward, sometimes back by a few minutes (an
+# NTP correction, absorbed: the chain stays in time order) or, for "out of order", by
+# hours (the chain is marked out of order, and dates are filtered by time).
+CLOCK_STEPS = {
+    "in order": [dt.timedelta(hours=h) for h in (1, 2, 3, 5)] + [dt.timedelta(minutes=-3)],
+    "out of order": [dt.timedelta(hours=h) for h in (1, 2, 3, 5, 1, 2, 3, -5)],
+}
+
+
+@pytest.fixture(params=list(CLOCK_STEPS))
+def access(request: pytest.FixtureRequest) -> Access:
     with clock.frozen(START - dt.timedelta(days=1)):  # its own events come first
         world = World(Role.OWNER, name="Acme")
     rng = random.Random(5)
     moment = START
     with transaction.atomic():
         for n in range(150):
-            # Mostly forward in time, sometimes back (a clock corrected by NTP).
-            moment += dt.timedelta(hours=rng.choice([1, 2, 3, 5, 1, 2, 3, -5]))
+            moment += rng.choice(CLOCK_STEPS[request.param])
             with clock.frozen(moment):
                 audit_record(
                     workspace=world.workspace,
@@ -170,12 +178,12 @@ QUERIES = [
     ({"target": "bot"}, 1),
     ({"email": "hopper"}, 2),  # the directory, the page
     ({"email": "nobody"}, 1),  # the directory only
-    ({"since": "2026-01-02"}, 2),  # the window's start, the page
-    ({"since": "2026-01-01T05:00:00Z", "until": "2026-01-01T20:00:00Z"}, 3),
-    ({"since": "2030-01-01"}, 1),  # nothing after it: no page to read
+    ({"since": "2026-01-02"}, 3),  # the chain's order, the window's start, the page
+    ({"since": "2026-01-01T05:00:00Z", "until": "2026-01-01T20:00:00Z"}, 4),
+    ({"since": "2030-01-01"}, 2),  # nothing after it: no page to read
     ({"actions": ["added", "removed"]}, 3),  # two walks, then their events
     ({"email": "example.com"}, 5),  # three addresses (the owner too): three walks, the events
-    ({"email": "ada", "actions": ["added", "deleted"], "since": "2026-01-02"}, 3),
+    ({"email": "ada", "actions": ["added", "deleted"], "since": "2026-01-02"}, 4),
 ]
 
 
@@ -186,3 +194,17 @@ def test_a_page_takes_one_query_per_step(hourly: Access, params: Any, expected: 
         page = audit_search(access=hourly, filters=filters, cursor=None, limit=5)
     assert page.items or params in ({"email": "nobody"}, {"since": "2030-01-01"})
     assert len(queries.captured_queries) == expected, [q["sql"] for q in queries.captured_queries]
+
+
+def test_the_chain_is_marked_in_or_out_of_order(access: Access) -> None:
+    head = AuditChainHead.objects.get(workspace=access.workspace)
+    times = list(
+        AuditEvent.objects.filter(workspace=access.workspace)
+        .order_by("seq")
+        .values_list("occurred_at", flat=True)
+    )
+    in_order = times == sorted(times)
+    assert (head.ordered_after == 0) == in_order
+    if not in_order:  # the last event older than one before it
+        last = max(n for n in range(1, len(times)) if times[n] < max(times[:n])) + 1
+        assert head.ordered_after == last

@@ -759,3 +759,15 @@ def test_analytics_of_a_workspace_i_am_not_in_is_404(
 
 def test_analytics_needs_a_token_not_a_bot_key(api_client: ApiClient, channel: Channel) -> None:
     assert_problem(_analytics(api_client, channel, channel.key), 401)
+
+
+def test_an_sqlite_without_returning_is_refused_at_start() -> None:
+    from botyard.messaging.checks import sqlite_supports_returning
+
+    assert sqlite_supports_returning(version=(3, 35, 0)) == []
+    refused = sqlite_supports_returning(version=(3, 34, 1))
+    if connection.vendor == "sqlite":
+        assert [m.id for m in refused] == ["botyard.E001"]
+        assert "3.34.1" in refused[0].msg
+    else:
+        assert refused == []

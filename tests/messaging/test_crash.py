@@ -7,17 +7,15 @@ key, as a channel would; meanwhile the gunicorn workers are killed with SIGKILL,
 and the master starts new ones. Afterwards the server's own database must hold exactly
 the acknowledged messages, and its usage counter must agree.
 
-The server machinery is the browser tests' (tests/browser/conftest.py); nothing here
-uses Playwright or the test process's database.
+The server machinery is tests/server.py's, as for the browser tests; nothing here uses
+Playwright or the test process's database.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sqlite3
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -29,18 +27,8 @@ import httpx
 import psycopg
 import pytest
 
-from tests.browser.conftest import (
-    SECRET_KEY,
-    SERVER_VARIABLES,
-    PostgresDatabase,
-    Server,
-    _free_port,
-    _is_postgres,
-    _start,
-    _stop,
-    _wait_until_healthy,
-)
 from tests.messaging.world import definition
+from tests.server import PostgresDatabase, Server, production_server
 
 pytestmark = pytest.mark.crash
 
@@ -108,51 +96,8 @@ def _children(pid: int) -> set[int]:
 
 @pytest.fixture(scope="module")
 def crashable() -> Iterator[Crashable]:
-    root = Path(tempfile.mkdtemp(prefix="botyard-crash-"))
-    database: PostgresDatabase | None = None
-    test_database_url = os.environ.get("DATABASE_URL", "")
-    if test_database_url and _is_postgres(test_database_url):
-        database = PostgresDatabase(test_database_url)
-        database.create()
-    server: Server | None = None
-    try:
-        for _attempt in range(3):
-            base_url = f"http://127.0.0.1:{_free_port()}"
-            env = {k: v for k, v in os.environ.items() if k not in SERVER_VARIABLES}
-            env.update(
-                BOTYARD_DATA_DIR=str(root / "data"),
-                EMAIL_URL=f"file://{root / 'mail'}",
-                BASE_URL=base_url,
-                SECRET_KEY=SECRET_KEY,
-                BOTYARD_SIGNUP="open",
-                PYTHONUNBUFFERED="1",
-            )
-            if database is not None:
-                env["DATABASE_URL"] = database.url
-            (root / "data").mkdir(exist_ok=True)
-            candidate = Server(
-                base_url=base_url, mail_dir=root / "mail", data_dir=root / "data", env=env,
-                log_dir=root,
-            )  # fmt: skip
-            _start(candidate)  # `botyard serve --workers 2`
-            try:
-                _wait_until_healthy(candidate)
-            except RuntimeError:
-                _stop(candidate)
-                if "Address already in use" in candidate.log():
-                    continue
-                raise
-            server = candidate
-            break
-        else:
-            raise RuntimeError("could not find a free port for botyard serve")
-        yield Crashable(server, database)
-    finally:
-        if server is not None:
-            _stop(server)
-        if database is not None:
-            database.drop()
-        shutil.rmtree(root, ignore_errors=True)
+    with production_server("botyard-crash-", with_worker=False) as server:
+        yield Crashable(server, server.database)
 
 
 # --- the channel, set up over HTTP -----------------------------------------------------

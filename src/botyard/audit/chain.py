@@ -43,7 +43,7 @@ def content_of(values: dict[str, Any]) -> bytes:
     return content_of_fields(_hashed_fields_of(values))
 
 
-# A time as verification reads it (audit.services.stored_chain): the canonical text
+# A time as verification reads it (audit.services._stored_chain): the canonical text
 # itself, which PostgreSQL writes with to_char, or SQLite's stored text (naive UTC).
 _CANONICAL_TIME = re.compile(r"[1-9]\d{3}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", re.ASCII)
 _SQLITE_TIME = re.compile(r"[1-9]\d{3}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{6})?", re.ASCII)
@@ -165,7 +165,12 @@ def verify_value_rows(
                 "does not follow the previous event (removed or reordered)",
             )  # fmt: skip
         # link_hash(expected_prev, row), inlined: this loop runs once per event.
-        content = content_of_fields(row[3:], stored=stored)
+        try:
+            content = content_of_fields(row[3:], stored=stored)
+        except (ValueError, TypeError, OverflowError):  # stored text no writer produces
+            return ChainReport(
+                False, checked, event_id, seq, "content was altered after it was written"
+            )
         if sha256(expected_prev.encode() + b"\n" + content).hexdigest() != digest:
             return ChainReport(
                 False, checked, event_id, seq, "content was altered after it was written"

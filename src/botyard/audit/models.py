@@ -82,8 +82,11 @@ class AuditChainHead(models.Model):
     )
     seq = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, default="0" * 64)
-    # The newest event's time: the next event is never stamped earlier (audit_record).
+    # The newest time stamped so far, and the last event stamped earlier than that (a clock
+    # set back by more than audit_record absorbs). After `ordered_after` every event's time
+    # is at least every earlier event's: a date range is a range of seq there.
     occurred_at = models.DateTimeField(null=True, blank=True)
+    ordered_after = models.PositiveBigIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.workspace_id} head at seq {self.seq}"

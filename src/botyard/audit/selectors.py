@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import QuerySet
 
-from botyard.audit.models import Action, AuditActor, AuditEvent, TargetType
+from botyard.audit.models import Action, AuditActor, AuditChainHead, AuditEvent, TargetType
 from botyard.core.errors import ValidationFailed
 from botyard.core.pagination import Page, _decode, _encode, clean_limit, paginate
 from botyard.workspaces.access import Access, require
@@ -153,12 +153,17 @@ def audit_search(
         return _page(events, cursor, limit)  # and its refusal, as it always was
     size = clean_limit(limit)
     workspace_events = AuditEvent.objects.filter(workspace=access.workspace)
-    window = _seq_window(workspace_events, filters)
+    window = _seq_window(access, workspace_events, filters)
     emails = _matching_actors(access, filters.email) if filters.email else None
     if window is None or emails == []:
         return Page(items=[], next_cursor=None)
     candidates = workspace_events
-    low, high = window
+    low, high = window.low, window.high
+    if window.by_time:
+        if filters.since:
+            candidates = candidates.filter(occurred_at__gte=filters.since)
+        if filters.until:
+            candidates = candidates.filter(occurred_at__lt=filters.until)
     if cursor:
         below = _decode(cursor, 1)[0]
         high = below - 1 if high is None else min(high, below - 1)
@@ -170,14 +175,17 @@ def audit_search(
         candidates = candidates.filter(target_type=filters.target)
     # One walk per address or per action (the index gives each in seq order); the rest
     # of the filters apply within each walk.
+    actions = tuple(dict.fromkeys(filters.actions))  # each walked once
     if emails is not None and len(emails) <= MAX_WALKS:
-        if filters.actions:
-            candidates = candidates.filter(action__in=filters.actions)
+        if actions:
+            candidates = candidates.filter(action__in=actions)
         walks = [candidates.filter(actor_email=email) for email in emails]
     else:
-        if emails is not None:
-            candidates = candidates.filter(actor_email__in=emails)
-        walks = [candidates.filter(action=action) for action in filters.actions] or [candidates]
+        if emails is not None:  # as a subquery: the addresses may be too many to list
+            candidates = candidates.filter(
+                actor_email__in=_actors_like(access, filters.email).values("email")
+            )
+        walks = [candidates.filter(action=action) for action in actions] or [candidates]
     if len(walks) == 1:
         rows = list(walks[0].order_by("-seq")[: size + 1])
     else:
@@ -199,21 +207,37 @@ def audit_search(
 MAX_WALKS = 8
 
 
-def _matching_actors(access: Access, text: str) -> list[str]:
+def _actors_like(access: Access, text: str) -> QuerySet[AuditActor]:
     """The workspace's actor addresses that contain `text`, as icontains compares."""
-    return list(
-        AuditActor.objects.filter(workspace=access.workspace, email__icontains=text)
-        .order_by("email")
-        .values_list("email", flat=True)
-    )
+    return AuditActor.objects.filter(workspace=access.workspace, email__icontains=text)
+
+
+def _matching_actors(access: Access, text: str) -> list[str]:
+    """Up to MAX_WALKS + 1 of them: enough to tell whether to walk them one by one."""
+    found = _actors_like(access, text).order_by("email").values_list("email", flat=True)
+    return list(found[: MAX_WALKS + 1])
+
+
+@dataclass(frozen=True)
+class SeqWindow:
+    low: int | None  # None: unbounded on that side
+    high: int | None
+    by_time: bool = False  # the chain is not in time order here: filter by occurred_at
 
 
 def _seq_window(
-    events: QuerySet[AuditEvent], filters: AuditFilters
-) -> tuple[int | None, int | None] | None:
-    """The first and last seq within since/until (None: unbounded on that side), or
-    None when no event is. Along a workspace's chain occurred_at never decreases, so the
-    events in a date range are exactly those between these two, found in audit_ws_time."""
+    access: Access, events: QuerySet[AuditEvent], filters: AuditFilters
+) -> SeqWindow | None:
+    """The first and last seq within since/until, or None when no event is. Along a
+    workspace's chain occurred_at never decreases after head.ordered_after (audit_record),
+    so the events of a date range are exactly those between these two, found in
+    audit_ws_time. A chain out of order (a clock set back far, before) is filtered by
+    time instead: exact, without the window's speed."""
+    if not (filters.since or filters.until):
+        return SeqWindow(None, None)
+    heads = AuditChainHead.objects.filter(workspace=access.workspace)
+    if heads.values_list("ordered_after", flat=True).first():
+        return SeqWindow(None, None, by_time=True)
     low = high = None
     if filters.since:
         low = (
@@ -235,7 +259,7 @@ def _seq_window(
             return None
     if low is not None and high is not None and low > high:
         return None
-    return low, high
+    return SeqWindow(low, high)
 
 
 def _page(events: QuerySet[AuditEvent], cursor: str | None, limit: int | None) -> Page[AuditEvent]:

@@ -3,7 +3,9 @@ the change and its event are committed together or not at all."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
+from contextlib import nullcontext
 from typing import Any
 
 from django.db import transaction
@@ -44,13 +46,11 @@ def audit_record(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the change's transaction")
     head, _ = AuditChainHead.objects.select_for_update().get_or_create(workspace=workspace)
-    # Never stamped before the previous event, even when the clock was set back: along a
-    # workspace's chain time only grows, so a date range is a range of seq (selectors).
-    now = clock.now()
-    occurred_at = max(now, head.occurred_at) if head.occurred_at else now
+    seq = head.seq + 1
+    occurred_at = _stamp(head, seq)
     email = actor_email or (actor.email if actor else "system")
     values: dict[str, Any] = {
-        "seq": head.seq + 1,
+        "seq": seq,
         "occurred_at": occurred_at,
         "actor_email": email,
         "action": Action(action).value,
@@ -67,8 +67,9 @@ def audit_record(
     record = AuditEvent.objects.create(
         workspace=workspace, prev_hash=head.hash, hash=digest, **values
     )
-    head.seq, head.hash, head.occurred_at = values["seq"], digest, occurred_at
-    head.save(update_fields=["seq", "hash", "occurred_at"])
+    head.seq, head.hash = seq, digest
+    head.occurred_at = max(occurred_at, head.occurred_at) if head.occurred_at else occurred_at
+    head.save(update_fields=["seq", "hash", "occurred_at", "ordered_after"])
     # The actor directory the email filter searches; one row per address.
     AuditActor.objects.bulk_create(
         [AuditActor(workspace=workspace, email=email)], ignore_conflicts=True
@@ -76,9 +77,33 @@ def audit_record(
     return record
 
 
+# A clock set back by up to this much (an NTP correction) stamps the event with the newest
+# time so far; set back further, the event keeps the clock's time and marks the chain as
+# out of order up to it (AuditChainHead.ordered_after).
+CLOCK_STEP_ABSORBED = dt.timedelta(minutes=5)
+
+
+def _stamp(head: AuditChainHead, seq: int) -> dt.datetime:
+    """The time of event `seq`: along a workspace's chain time never decreases after
+    head.ordered_after, so that a date range is a range of seq there (selectors)."""
+    now = clock.now()
+    newest = head.occurred_at
+    if newest is None or now >= newest:
+        return now
+    if newest - now <= CLOCK_STEP_ABSORBED:
+        return newest
+    head.ordered_after = seq
+    return now
+
+
 def audit_verify(*, workspace_id: str) -> chain.ChainReport:
     head = AuditChainHead.objects.filter(workspace_id=workspace_id).first()
-    with transaction.atomic():  # a server-side cursor on PostgreSQL lives in a transaction
+    connection = transaction.get_connection()
+    # A server-side cursor on PostgreSQL lives in a transaction. Not on SQLite: there a
+    # transaction begins IMMEDIATE (settings) and would hold the write lock, and so every
+    # writer, for the whole walk; one SELECT reads one snapshot anyway.
+    reading = transaction.atomic() if connection.vendor == "postgresql" else nullcontext()
+    with reading:
         return chain.verify_value_rows(
             _stored_chain(workspace_id),
             head_seq=head.seq if head else 0,
@@ -111,7 +136,7 @@ def _stored_chain(workspace_id: str) -> Iterator[tuple[Any, ...]]:
         columns[time_at] = f"CAST({columns[time_at]} AS TEXT)"
     sql = (  # identifiers from the model; the one value is a parameter
         f"SELECT {', '.join(columns)} FROM {quote(AuditEvent._meta.db_table)} "  # noqa: S608
-        f"WHERE {quote('workspace_id')} = %s ORDER BY {quote('seq')}"
+        f"WHERE {quote(fields['workspace'].column)} = %s ORDER BY {quote(fields['seq'].column)}"
     )
     cursor = connection.chunked_cursor()
     try:

@@ -15,7 +15,7 @@ from botyard.core.errors import ApplicationError
 from botyard.core.money import format_cents
 from botyard.core.pagination import paginate
 from botyard.web.forms import BudgetForm, PaymentMethodForm, apply_error
-from botyard.web.workspace_views import actor_for, report, workspace_context, workspace_tab
+from botyard.web.workspace_views import act, actor_for, workspace_context, workspace_tab
 from botyard.workspaces.access import Access
 
 
@@ -62,20 +62,18 @@ def billing(request: HttpRequest, access: Access) -> HttpResponse:
 @require_POST
 def billing_plan(request: HttpRequest, access: Access) -> HttpResponse:
     target = request.POST.get("plan", "")
-    try:
-        workspace = services.plan_change(
+    return act(
+        request,
+        lambda: services.plan_change(
             actor=actor_for(request), workspace_id=access.workspace.id, plan_id=target
-        )
-    except ApplicationError as error:
-        report(request, error)
-    else:
-        if workspace.pending_plan:
-            messages.success(
-                request, "The move to Community takes effect at the end of the period."
-            )
-        else:
-            messages.success(request, f"The workspace is on {workspace.get_plan_display()}.")
-    return redirect("web:billing", workspace_id=access.workspace.id)
+        ),
+        lambda workspace: (
+            "The move to Community takes effect at the end of the period."
+            if workspace.pending_plan
+            else f"The workspace is on {workspace.get_plan_display()}."
+        ),
+        then=redirect("web:billing", workspace_id=access.workspace.id),
+    )
 
 
 @workspace_tab("billing")
@@ -101,13 +99,14 @@ def billing_card(request: HttpRequest, access: Access) -> HttpResponse:
 @workspace_tab("billing")
 @require_POST
 def billing_card_remove(request: HttpRequest, access: Access) -> HttpResponse:
-    try:
-        services.payment_method_remove(actor=actor_for(request), workspace_id=access.workspace.id)
-    except ApplicationError as error:
-        report(request, error)
-    else:
-        messages.success(request, "Payment method removed.")
-    return redirect("web:billing", workspace_id=access.workspace.id)
+    return act(
+        request,
+        lambda: services.payment_method_remove(
+            actor=actor_for(request), workspace_id=access.workspace.id
+        ),
+        "Payment method removed.",
+        then=redirect("web:billing", workspace_id=access.workspace.id),
+    )
 
 
 @workspace_tab("billing")

@@ -24,7 +24,7 @@ from botyard.web.forms import (
     KeyCreateForm,
     apply_error,
 )
-from botyard.web.workspace_views import actor_for, report, workspace_context, workspace_tab
+from botyard.web.workspace_views import act, actor_for, workspace_context, workspace_tab
 from botyard.workspaces.access import Access
 from botyard.workspaces.roles import Permission
 from botyard.workspaces.selectors import bot_limit_of
@@ -219,15 +219,14 @@ def bot_page(request: HttpRequest, access: Access, bot_id: str) -> HttpResponse:
 @workspace_tab("bots")
 @require_POST
 def bot_publish(request: HttpRequest, access: Access, bot_id: str) -> HttpResponse:
-    try:
-        version = services.bot_publish(
+    return act(
+        request,
+        lambda: services.bot_publish(
             actor=actor_for(request), workspace_id=access.workspace.id, bot_id=bot_id
-        )
-    except ApplicationError as error:
-        report(request, error)
-    else:
-        messages.success(request, f"Published version {version.number}.")
-    return redirect("web:bot", workspace_id=access.workspace.id, bot_id=bot_id)
+        ),
+        lambda version: f"Published version {version.number}.",
+        then=redirect("web:bot", workspace_id=access.workspace.id, bot_id=bot_id),
+    )
 
 
 @workspace_tab("bots")
@@ -245,15 +244,15 @@ def bot_export(request: HttpRequest, access: Access, bot_id: str) -> HttpRespons
 @workspace_tab("bots")
 @require_POST
 def bot_delete(request: HttpRequest, access: Access, bot_id: str) -> HttpResponse:
-    try:
-        services.bot_delete(
+    return act(
+        request,
+        lambda: services.bot_delete(
             actor=actor_for(request), workspace_id=access.workspace.id, bot_id=bot_id
-        )
-    except ApplicationError as error:
-        report(request, error)
-        return redirect("web:bot", workspace_id=access.workspace.id, bot_id=bot_id)
-    messages.success(request, "Bot deleted.")
-    return redirect("web:bots", workspace_id=access.workspace.id)
+        ),
+        "Bot deleted.",
+        then=redirect("web:bots", workspace_id=access.workspace.id),
+        refused=redirect("web:bot", workspace_id=access.workspace.id, bot_id=bot_id),
+    )
 
 
 @workspace_tab("bots")
@@ -293,12 +292,11 @@ def bot_key_create(request: HttpRequest, access: Access, bot_id: str) -> HttpRes
 @workspace_tab("bots")
 @require_POST
 def bot_key_revoke(request: HttpRequest, access: Access, bot_id: str, key_id: str) -> HttpResponse:
-    try:
-        services.bot_key_revoke(
+    return act(
+        request,
+        lambda: services.bot_key_revoke(
             actor=actor_for(request), workspace_id=access.workspace.id, bot_id=bot_id, key_id=key_id
-        )
-    except ApplicationError as error:
-        report(request, error)
-    else:
-        messages.success(request, "Key revoked; channels using it can no longer send messages.")
-    return redirect("web:bot", workspace_id=access.workspace.id, bot_id=bot_id)
+        ),
+        "Key revoked; channels using it can no longer send messages.",
+        then=redirect("web:bot", workspace_id=access.workspace.id, bot_id=bot_id),
+    )

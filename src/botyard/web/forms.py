@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from typing import Any
 
 from django import forms
 
+from botyard.billing.services import MAX_BUDGET_CENTS
 from botyard.core.errors import ApplicationError
 
 
@@ -161,6 +163,8 @@ class BudgetForm(forms.Form):
         label="Monthly budget (USD)",
         required=False,
         min_value=0,
+        # The service's limit, in the dollars this form speaks (it would say cents).
+        max_value=Decimal(MAX_BUDGET_CENTS) / 100,
         max_digits=12,
         decimal_places=2,
         help_text="Leave empty for no budget. At least the plan price.",

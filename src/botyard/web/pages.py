@@ -23,9 +23,10 @@ from botyard.web.forms import (
     apply_error,
 )
 from botyard.web.tabs import tabs_for
-from botyard.web.workspace_views import actor_for, report, workspace_context, workspace_tab
+from botyard.web.workspace_views import act, actor_for, workspace_context, workspace_tab
 from botyard.workspaces import selectors, services
 from botyard.workspaces.access import Access, access_workspace
+from botyard.workspaces.models import Membership
 from botyard.workspaces.roles import Permission, Role
 
 
@@ -120,62 +121,61 @@ def collaborators(request: HttpRequest, access: Access) -> HttpResponse:
 @require_POST
 def collaborator_role(request: HttpRequest, access: Access, user_id: str) -> HttpResponse:
     form = RoleForm(request.POST)
-    try:
+
+    def change() -> Membership:
         if not form.is_valid():
             raise ValidationFailed("Choose a role.", code="invalid_role")
-        membership = services.collaborator_change_role(
+        return services.collaborator_change_role(
             actor=actor_for(request), workspace_id=access.workspace.id,
             user_id=user_id, role=form.cleaned_data["role"],
         )  # fmt: skip
-    except ApplicationError as error:
-        report(request, error)
-    else:
-        messages.success(
-            request, f"{membership.user.email} is now {Role(membership.role).label.lower()}."
-        )
-    return redirect("web:collaborators", workspace_id=access.workspace.id)
+
+    return act(
+        request, change,
+        lambda membership: (
+            f"{membership.user.email} is now {Role(membership.role).label.lower()}."
+        ),
+        then=redirect("web:collaborators", workspace_id=access.workspace.id),
+    )  # fmt: skip
 
 
 @workspace_tab("collaborators")
 @require_POST
 def collaborator_remove(request: HttpRequest, access: Access, user_id: str) -> HttpResponse:
-    try:
-        services.collaborator_remove(
+    return act(
+        request,
+        lambda: services.collaborator_remove(
             actor=actor_for(request), workspace_id=access.workspace.id, user_id=user_id
-        )
-    except ApplicationError as error:
-        report(request, error)
-    else:
-        messages.success(request, "Collaborator removed.")
-    return redirect("web:collaborators", workspace_id=access.workspace.id)
+        ),
+        "Collaborator removed.",
+        then=redirect("web:collaborators", workspace_id=access.workspace.id),
+    )
 
 
 @workspace_tab("collaborators")
 @require_POST
 def invitation_resend(request: HttpRequest, access: Access, invitation_id: str) -> HttpResponse:
-    try:
-        invitation = services.invitation_resend(
+    return act(
+        request,
+        lambda: services.invitation_resend(
             actor=actor_for(request), workspace_id=access.workspace.id, invitation_id=invitation_id
-        )
-    except ApplicationError as error:
-        report(request, error)
-    else:
-        messages.success(request, f"Invitation resent to {invitation.email}.")
-    return redirect("web:collaborators", workspace_id=access.workspace.id)
+        ),
+        lambda invitation: f"Invitation resent to {invitation.email}.",
+        then=redirect("web:collaborators", workspace_id=access.workspace.id),
+    )
 
 
 @workspace_tab("collaborators")
 @require_POST
 def invitation_revoke(request: HttpRequest, access: Access, invitation_id: str) -> HttpResponse:
-    try:
-        services.invitation_revoke(
+    return act(
+        request,
+        lambda: services.invitation_revoke(
             actor=actor_for(request), workspace_id=access.workspace.id, invitation_id=invitation_id
-        )
-    except ApplicationError as error:
-        report(request, error)
-    else:
-        messages.success(request, "Invitation revoked.")
-    return redirect("web:collaborators", workspace_id=access.workspace.id)
+        ),
+        "Invitation revoked.",
+        then=redirect("web:collaborators", workspace_id=access.workspace.id),
+    )
 
 
 # --- settings ---------------------------------------------------------------------------
@@ -273,13 +273,15 @@ def settings_transfer(request: HttpRequest, access: Access) -> HttpResponse:
 @workspace_tab("settings")
 @require_POST
 def settings_leave(request: HttpRequest, access: Access) -> HttpResponse:
-    try:
-        services.workspace_leave(actor=actor_for(request), workspace_id=access.workspace.id)
-    except ApplicationError as error:
-        report(request, error)
-        return redirect("web:settings", workspace_id=access.workspace.id)
-    messages.success(request, f"You left “{access.workspace.name}”.")
-    return redirect("web:home")
+    return act(
+        request,
+        lambda: services.workspace_leave(
+            actor=actor_for(request), workspace_id=access.workspace.id
+        ),
+        f"You left “{access.workspace.name}”.",
+        then=redirect("web:home"),
+        refused=redirect("web:settings", workspace_id=access.workspace.id),
+    )
 
 
 # --- invitations ------------------------------------------------------------------------

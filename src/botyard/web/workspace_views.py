@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, Concatenate, ParamSpec
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -23,6 +23,7 @@ from botyard.workspaces.access import Access, access_workspace
 from botyard.workspaces.roles import Permission, has_permission
 
 P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def actor_for(request: HttpRequest) -> Actor:
@@ -111,3 +112,24 @@ def workspace_tab(
 
 def report(request: HttpRequest, error: ApplicationError) -> None:
     messages.error(request, error.detail)
+
+
+def act(
+    request: HttpRequest,
+    change: Callable[[], T],
+    success: str | Callable[[T], str],
+    *,
+    then: HttpResponse,
+    refused: HttpResponse | None = None,
+) -> HttpResponse:
+    """A dashboard button: run the service's change, flash what it did (`success`, or
+    `success(result)`) and go to `then`; if the service refuses, flash its reason instead
+    and go to `refused` (or `then`). Post/redirect/get either way, so a reload never
+    repeats the change."""
+    try:
+        result = change()
+    except ApplicationError as error:
+        report(request, error)
+        return refused if refused is not None else then
+    messages.success(request, success if isinstance(success, str) else success(result))
+    return then
