@@ -1014,10 +1014,9 @@ for the {DEEP_PAGES * PAGE:,}th matching event, or the last page where fewer eve
 match. p50/p95 are wall-clock times over the samples, after {WARMUP_RUNS} warm-up runs;
 CPU is the median CPU time of the benchmark process (Django, and SQLite itself) plus the
 mean CPU time of the PostgreSQL backend, per query: what the query costs on an idle
-machine. Bold: at or over the {TARGET_MS:g} ms target. The machine is shared with other
-engineers' test runs, so the load average is given next to the figures: at a load of
-about 10 on 2 cores, a process gets a fraction of a core and wall-clock times are several
-times the CPU times."""
+machine. Bold: at or over the {TARGET_MS:g} ms target. The load average is given next to
+the figures: on 2 cores, a load well above 2 means the benchmark got a fraction of a core
+and wall-clock times exceed the CPU times."""
 
 
 def write_docs(

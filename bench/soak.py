@@ -106,7 +106,8 @@ class Tally:
     lock: threading.Lock = field(default_factory=threading.Lock)
     counts: Counter[str] = field(default_factory=Counter)
     latencies: dict[str, list[float]] = field(default_factory=dict)
-    failures: list[tuple[float, str, int]] = field(default_factory=list)
+    # (started, ended, kind, status) of each request answered 5xx or not at all
+    failures: list[tuple[float, float, str, int]] = field(default_factory=list)
     acknowledged: set[str] = field(default_factory=set)
     kills: list[float] = field(default_factory=list)
 
@@ -115,7 +116,8 @@ class Tally:
             self.counts[f"{kind} {status}"] += 1
             self.latencies.setdefault(kind, []).append(seconds)
             if status == 0 or status >= 500:
-                self.failures.append((time.monotonic(), kind, status))
+                ended = time.monotonic()
+                self.failures.append((ended - seconds, ended, kind, status))
 
 
 def provision(port: int, tenants: int) -> list[Tenant]:
@@ -292,9 +294,14 @@ def verify_invariants(server: Server, tally: Tally) -> dict[str, Any]:
         )
         if result.returncode != 0:
             broken.append(f"{workspace}: {result.stdout.strip()}")
-    outside = [
-        f for f in tally.failures if not any(abs(f[0] - k) <= KILL_WINDOW for k in tally.kills)
-    ]
+    outside = [f for f in tally.failures if not _around_a_kill(f[0], f[1], tally.kills)]
+    for started, ended, kind, status in outside:
+        nearest = min((started - k for k in tally.kills), key=abs, default=float("nan"))
+        print(
+            f"   outside the kill windows: {kind} answered {status or 'nothing'} after "
+            f"{(ended - started) * 1000:.0f} ms, started {nearest:+.1f} s from the nearest kill",
+            flush=True,
+        )
     return {
         "workspaces with other than one owner": owners,
         "workspaces over the bot limit": over_limit,
@@ -311,6 +318,12 @@ def verify_invariants(server: Server, tally: Tally) -> dict[str, Any]:
         and not broken
         and not outside,
     }
+
+
+def _around_a_kill(started: float, ended: float, kills: list[float]) -> bool:
+    """In flight when a worker was killed, or started while its replacement was starting
+    (KILL_WINDOW seconds after the kill)."""
+    return any(started <= kill + KILL_WINDOW and ended >= kill for kill in kills)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -376,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"),
     )
     parser.add_argument("--no-docs", action="store_true")
+    parser.add_argument("--server-log", type=Path, help="keep the server's output here")
     args = parser.parse_args(argv)
     server = Server(
         database="postgres", workers=args.workers, gunicorn_args="", postgres_url=args.postgres_url
@@ -407,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
         elapsed = time.monotonic() - started
         time.sleep(1)
         checks = verify_invariants(server, tally)
+        if args.server_log:
+            args.server_log.write_text(server.log())
     text = report(args, tally, checks, elapsed)
     print(text)
     if not args.no_docs:

@@ -101,3 +101,16 @@ def test_serve_runs_gunicorn_with_botyard_settings_file(monkeypatch: pytest.Monk
 
     assert configured.child_exit is gunicorn_conf.child_exit
     assert (configured.workers, configured.bind) == (3, ["127.0.0.1:8123"])
+
+
+def test_migrate_refuses_an_sqlite_too_old_for_botyard(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.core.management.base import SystemCheckError
+    from django.db import connection
+
+    from botyard.messaging import checks
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the check is about SQLite")
+    monkeypatch.setattr(checks, "MINIMUM_SQLITE", (99, 0, 0))
+    with pytest.raises(SystemCheckError, match=r"botyard\.E001"):
+        main(["migrate"])

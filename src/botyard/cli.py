@@ -21,7 +21,8 @@ def _setup_django() -> None:
 def _migrate(verbosity: int = 1) -> None:
     from django.core.management import call_command
 
-    call_command("migrate", interactive=False, verbosity=verbosity)
+    # With the system checks, which call_command skips by default (botyard.E001, for one).
+    call_command("migrate", interactive=False, verbosity=verbosity, skip_checks=False)
 
 
 def _gunicorn_command(host: str, port: int, workers: int) -> list[str]:

@@ -443,3 +443,12 @@ def test_anonymous_visitors_are_sent_to_sign_in(client: Client, timeline: Timeli
         assert response.status_code == 302
         assert response["Location"].startswith("/signin?next=")
     assert not AuditEvent.objects.filter(event="audit.exported").exists()
+
+
+def test_long_values_may_wrap_but_are_still_escaped() -> None:
+    from botyard.web.templatetags.botyard import breakable
+
+    assert breakable("olga-b@example.test") == "olga-<wbr>b@<wbr>example.<wbr>test"
+    assert breakable('<b onclick="x">a.b</b>') == (
+        "&lt;b onclick=&quot;x&quot;&gt;a.<wbr>b&lt;/b&gt;"
+    )

@@ -20,7 +20,9 @@ from botyard.audit.models import AuditEvent
 from botyard.audit.services import audit_verify
 from botyard.bots import services
 from botyard.bots.models import Bot, BotVersion
+from botyard.workspaces import services as workspace_services
 from botyard.workspaces.roles import Role
+from tests.billing.world import race
 from tests.helpers import ApiClient
 from tests.workspaces.world import BOT_DEFINITION, World
 
@@ -132,3 +134,43 @@ def test_concurrent_creates_and_imports_share_the_limit() -> None:
         {(201, None): ROOM, (409, "bot_limit_reached"): THREADS - ROOM}
     ), outcomes
     assert Bot.objects.filter(workspace_id=world.id).count() == COMMUNITY_LIMIT
+
+
+MIXED_ROUNDS = 12
+
+
+def test_mixed_changes_of_one_workspace_never_deadlock() -> None:
+    """Edits of a bot (which lock the bot row), creates and deletes (which lock the
+    workspace row) and invitations, all auditing into the one chain head, from threads at
+    once. A lock of the workspace row that conflicted with the foreign-key checks of a
+    transaction holding the chain head deadlocked here on PostgreSQL (found by the soak
+    benchmark); the locks are FOR NO KEY UPDATE since."""
+    world = World(Role.DEVELOPER)
+    owner = world.owner.actor
+    edited = services.bot_create(actor=owner, workspace_id=world.id, name="Edited")
+
+    def work(i: int) -> int:
+        for n in range(MIXED_ROUNDS):
+            kind = (i + n) % 3
+            if kind == 0:
+                services.bot_update(
+                    actor=owner, workspace_id=world.id, bot_id=edited.id, description=f"{i}-{n}"
+                )
+            elif kind == 1:
+                made = services.bot_create(actor=owner, workspace_id=world.id, name=f"B {i}-{n}")
+                services.bot_delete(actor=owner, workspace_id=world.id, bot_id=made.id)
+            else:
+                invitation = workspace_services.invitation_create(
+                    actor=owner, workspace_id=world.id, email=f"g{i}-{n}@example.test",
+                    role="viewer",
+                )  # fmt: skip
+                workspace_services.invitation_revoke(
+                    actor=owner, workspace_id=world.id, invitation_id=invitation.id
+                )
+        return MIXED_ROUNDS
+
+    results, failures = race(6, work)
+
+    assert failures == []
+    assert results == [MIXED_ROUNDS] * 6
+    assert audit_verify(workspace_id=world.id).ok

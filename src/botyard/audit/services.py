@@ -45,7 +45,9 @@ def audit_record(
 ) -> AuditEvent:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the change's transaction")
-    head, _ = AuditChainHead.objects.select_for_update().get_or_create(workspace=workspace)
+    head, _ = AuditChainHead.objects.select_for_update(no_key=True).get_or_create(
+        workspace=workspace
+    )
     seq = head.seq + 1
     occurred_at = _stamp(head, seq)
     email = actor_email or (actor.email if actor else "system")

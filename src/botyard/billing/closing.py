@@ -218,7 +218,7 @@ def _apply_pending_downgrade(
 
 def _close_workspace(workspace_id: str, now: dt.datetime, report: ClosingReport) -> None:
     with transaction.atomic():
-        workspace = Workspace.objects.select_for_update().filter(pk=workspace_id).first()
+        workspace = Workspace.objects.select_for_update(no_key=True).filter(pk=workspace_id).first()
         if workspace is None:
             return
         for period in _ended_periods(workspace, now):
@@ -232,7 +232,7 @@ def _close_workspace(workspace_id: str, now: dt.datetime, report: ClosingReport)
                     break  # the next periods belong to the new plan; a cancelled move bills on
         # After the third failure next_attempt_at is null: no more retries until a new card
         # is set, which makes the open invoices due again (billing.services).
-        due = Invoice.objects.select_for_update().filter(
+        due = Invoice.objects.select_for_update(no_key=True).filter(
             workspace=workspace, status=InvoiceStatus.OPEN, next_attempt_at__lte=now
         )
         for invoice in due:

@@ -51,7 +51,7 @@ def _rfc3339(value: dt.datetime) -> str:
 def _bot_of(access: Access, bot_id: str, *, for_update: bool = False) -> Bot:
     bots = Bot.objects.filter(workspace=access.workspace, id=bot_id)
     if for_update:
-        bots = bots.select_for_update()
+        bots = bots.select_for_update(no_key=True)
     bot = bots.first()
     if bot is None:
         raise NotFound("No such bot.", code="bot_not_found")

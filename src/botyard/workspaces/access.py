@@ -40,7 +40,11 @@ def access_workspace(user: User, workspace_id: str, *, for_update: bool = False)
         raise workspace_not_found()
     memberships = Membership.objects.select_related("workspace", "workspace__owner", "user")
     if for_update:
-        memberships = memberships.select_for_update(of=("self", "workspace"))
+        # FOR NO KEY UPDATE, as every lock here: it serialises changes of this workspace but
+        # not a transaction that only references the row, whose foreign-key check takes
+        # KEY SHARE (at COMMIT: Django's constraints are deferred). FOR UPDATE would
+        # conflict with that check and deadlock with a transaction holding the chain head.
+        memberships = memberships.select_for_update(of=("self", "workspace"), no_key=True)
     membership = memberships.filter(workspace_id=workspace_id, user=user).first()
     if membership is None:
         raise workspace_not_found()

@@ -48,7 +48,7 @@ RESENDS_PER_WINDOW = 3
 def _lock_user(user: User) -> None:
     # Serialises one user's concurrent creates and transfers, so the per-user limit of
     # Community workspaces holds under concurrency (SQLite serialises all writers anyway).
-    User.objects.select_for_update().filter(pk=user.pk).first()
+    User.objects.select_for_update(no_key=True).filter(pk=user.pk).first()
 
 
 def _check_may_own_another(user: User, plan_id: PlanId) -> None:
@@ -211,7 +211,7 @@ def workspace_transfer(*, actor: Actor, workspace_id: str, email: str, password:
         new_owner_membership = (
             None
             if "\x00" in target_email
-            else Membership.objects.select_for_update()
+            else Membership.objects.select_for_update(no_key=True)
             .select_related("user")
             .filter(workspace=workspace, user__email=target_email)
             .first()
@@ -266,7 +266,7 @@ def _clean_role(value: str) -> Role:
 def _managed_membership(access: Access, user_id: str) -> Membership:
     require(access, Permission.COLLABORATOR_MANAGE)
     membership = (
-        Membership.objects.select_for_update()
+        Membership.objects.select_for_update(no_key=True)
         .select_related("user")
         .filter(workspace=access.workspace, user_id=user_id)
         .first()
@@ -396,7 +396,7 @@ def _already_invited(email: str) -> Conflict:
 def _pending_invitation(access: Access, invitation_id: str) -> Invitation:
     require(access, Permission.COLLABORATOR_MANAGE)
     invitation = (
-        Invitation.objects.select_for_update()
+        Invitation.objects.select_for_update(no_key=True)
         .filter(workspace=access.workspace, id=invitation_id, status=InvitationStatus.PENDING)
         .first()
     )
@@ -480,7 +480,7 @@ def _invitation_not_found() -> NotFound:
 def invitation_accept(*, actor: Actor, token: str) -> Membership:
     with transaction.atomic():
         invitation = invitation_by_token(token)
-        invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        invitation = Invitation.objects.select_for_update(no_key=True).get(pk=invitation.pk)
         if invitation.status != InvitationStatus.PENDING:
             raise _invitation_not_found()
         if normalize_email(actor.user.email) != invitation.email:
@@ -489,7 +489,7 @@ def invitation_accept(*, actor: Actor, token: str) -> Membership:
                 "accept it.",
                 code="invitation_email_mismatch",
             )
-        workspace = Workspace.objects.select_for_update().get(pk=invitation.workspace_id)
+        workspace = Workspace.objects.select_for_update(no_key=True).get(pk=invitation.workspace_id)
         if Membership.objects.filter(workspace=workspace, user=actor.user).exists():
             raise Conflict("You are already a collaborator.", code="already_collaborator")
         membership = Membership.objects.create(

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import re
+
 from django import template
 from django.forms import BoundField
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 
 from botyard.core.money import format_cents
 
@@ -11,6 +15,16 @@ register = template.Library()
 @register.filter
 def money(cents: int | None, currency: str = "usd") -> str:
     return "" if cents is None else format_cents(cents, currency)
+
+
+_BREAK_AFTER = re.compile(r"([@._-])")
+
+
+@register.filter
+def breakable(value: object) -> SafeString:
+    """The text escaped, with a line-break opportunity (<wbr>) after each @ . _ and -: a
+    long address or event name in a narrow table cell wraps there, not mid-word."""
+    return mark_safe(_BREAK_AFTER.sub(r"\1<wbr>", str(escape(value))))  # noqa: S308 - escaped
 
 
 @register.filter
