@@ -118,6 +118,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    # The demo's links (invitation emails) point at where it serves, unless told otherwise;
+    # the worker and the server inherit it.
+    os.environ.setdefault("BASE_URL", f"http://{args.host}:{args.port}")
     _setup_django()
     _migrate(verbosity=0)
     from botyard.demo import load_demo
