@@ -40,7 +40,6 @@ import secrets
 import shlex
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -55,6 +54,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parents[1]
+# The production-server helpers are the tests' own (tests/server.py).
+sys.path.insert(0, str(REPO))
+from tests.server import PostgresDatabase, _botyard_command, _free_port  # noqa: E402
+
 DOCS = REPO / "docs" / "benchmarks.md"
 SECTION = "## Ingest"
 HOST = "127.0.0.1"  # the only address this benchmark ever sends to
@@ -284,56 +287,8 @@ def bot_definition() -> dict[str, Any]:
 # --- the server ------------------------------------------------------------------------
 
 
-def _botyard_command() -> list[str]:
-    script = Path(sys.executable).with_name("botyard")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "botyard.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def _with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
-
-
 def _psycopg_url(url: str) -> str:
     return urlunsplit(urlsplit(url)._replace(scheme="postgresql"))
-
-
-class PostgresDatabase:
-    """A throwaway database on the PostgreSQL server at `admin_url`."""
-
-    def __init__(self, admin_url: str) -> None:
-        self.admin_url = _with_database(admin_url, "postgres")
-        self.name = f"botyard_bench_{secrets.token_hex(4)}"
-        self.url = _with_database(admin_url, self.name)
-
-    def _admin(self) -> Any:
-        import psycopg
-
-        return psycopg.connect(_psycopg_url(self.admin_url), autocommit=True)
-
-    def create(self) -> None:
-        from psycopg import sql
-
-        with self._admin() as connection:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
-
-    def drop(self) -> None:
-        from psycopg import sql
-
-        with self._admin() as connection:
-            connection.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                " WHERE datname = %s AND pid <> pg_backend_pid()",
-                [self.name],
-            )
-            connection.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(self.name))
-            )
 
 
 @dataclass
@@ -364,7 +319,7 @@ class Server:
 
     def start(self) -> None:
         if self.database == "postgres":
-            self.pg = PostgresDatabase(self.postgres_url)
+            self.pg = PostgresDatabase(self.postgres_url, prefix="botyard_bench")
             self.pg.create()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for _attempt in range(3):

@@ -76,11 +76,12 @@ def _admin_connection(url: str) -> psycopg.Connection:
 
 
 class PostgresDatabase:
-    """A fresh database on the test process's PostgreSQL server, dropped afterwards."""
+    """A fresh database on the PostgreSQL server `url` points at, dropped afterwards (also
+    used by the benchmarks in bench/)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, prefix: str = "botyard_server") -> None:
         self.admin_url = url
-        self.name = f"botyard_server_{secrets.token_hex(4)}"
+        self.name = f"{prefix}_{secrets.token_hex(4)}"
         self.url = _with_database(url, self.name)
 
     def create(self) -> None:
