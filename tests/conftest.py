@@ -26,8 +26,15 @@ os.environ.setdefault("SECRET_KEY", "botyard-test-secret-key-not-for-production"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "botyard.settings")
 
 import django
+from hypothesis import settings as hypothesis_settings
 
 django.setup()
+
+# Property tests draw the same examples on every run (CI included), so that a failure
+# reproduces; HYPOTHESIS_PROFILE=explore draws new ones, to look for more.
+hypothesis_settings.register_profile("repeatable", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 import pytest  # noqa: E402
 from django.test import Client  # noqa: E402

@@ -151,7 +151,8 @@ def _stored_forms(moment: dt.datetime) -> list[str]:
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    moment=st.datetimes(min_value=dt.datetime(1000, 1, 1), timezones=zones),
+    # From year 1000 in UTC (earlier years take the reference path, tested above).
+    moment=st.datetimes(min_value=dt.datetime(1000, 1, 2), timezones=zones),
     details=st.dictionaries(st.text(), json_values, max_size=4),
     email=st.text(),
 )

@@ -86,14 +86,14 @@ def workspace_list(
 
 
 @router.post("/workspaces", response={201: WorkspaceOut})
-def workspace_create(request: HttpRequest, payload: WorkspaceCreateIn) -> tuple[int, Any]:
+def workspace_create(request: HttpRequest, payload: WorkspaceCreateIn) -> Any:
     workspace = services.workspace_create(
         actor=actor_of(request),
         name=payload.name,
         plan_id=payload.plan,
         payment_token=payload.payment_method,
     )
-    return 201, workspace_out(workspace, my_role="owner", bot_count=0)
+    return workspace_out(workspace, my_role="owner", bot_count=0)  # 201, its one response
 
 
 @router.get("/workspaces/{workspace_id}", response=WorkspaceOut)
@@ -189,11 +189,11 @@ def invitation_list(
 @router.post("/workspaces/{workspace_id}/invitations", response={201: InvitationOut})
 def invitation_create(
     request: HttpRequest, workspace_id: str, payload: InvitationCreateIn
-) -> tuple[int, dict[str, Any]]:
+) -> dict[str, Any]:
     invitation = services.invitation_create(
         actor=actor_of(request), workspace_id=workspace_id, email=payload.email, role=payload.role
     )
-    return 201, invitation_out(invitation)
+    return invitation_out(invitation)  # 201, its one response
 
 
 @router.post(
