@@ -32,7 +32,6 @@ import itertools
 import json
 import math
 import os
-import platform
 import random
 import re
 import shlex
@@ -46,6 +45,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from ingest import machine  # the same machine line as the other benchmarks
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs" / "benchmarks.md"
@@ -985,21 +986,6 @@ def plans(results: list[dict[str, Any]]) -> str:
                     "",
                 ]
     return "\n".join(parts)
-
-
-def machine() -> str:
-    memory = subprocess.run(["free", "-h"], capture_output=True, text=True, check=False).stdout
-    total = next((line.split()[1] for line in memory.splitlines() if line.startswith("Mem:")), "?")
-    cpu = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return (
-        f"`nproc` = {os.cpu_count()} ({cpu}), `free -h` total memory {total}; "
-        f"Linux {platform.release()}, Python {platform.python_version()}"
-    )
 
 
 SHAPE_NOTES = f"""\

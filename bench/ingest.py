@@ -56,6 +56,7 @@ from urllib.parse import urlsplit, urlunsplit
 REPO = Path(__file__).resolve().parents[1]
 # The production-server helpers are the tests' own (tests/server.py).
 sys.path.insert(0, str(REPO))
+from tests.server import SERVER_VARIABLES as TEST_SERVER_VARIABLES  # noqa: E402
 from tests.server import PostgresDatabase, _botyard_command, _free_port  # noqa: E402
 
 DOCS = REPO / "docs" / "benchmarks.md"
@@ -66,19 +67,9 @@ STARTUP_TIMEOUT = 90.0
 STOP_TIMEOUT = 15.0
 REQUEST_TIMEOUT = 30.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-# The server must not inherit the configuration of whoever runs the benchmark.
-SERVER_VARIABLES = (
-    "BOTYARD_DATA_DIR",
-    "DATABASE_URL",
-    "EMAIL_URL",
-    "BASE_URL",
-    "SECRET_KEY",
-    "BOTYARD_DEBUG",
-    "BOTYARD_SIGNUP",
-    "BOTYARD_LOG_FORMAT",
-    "DJANGO_SETTINGS_MODULE",
-    "GUNICORN_CMD_ARGS",
-)
+# The server must not inherit the configuration of whoever runs the benchmark: the tests'
+# list, and the gunicorn settings of the benchmark's own choosing.
+SERVER_VARIABLES = (*TEST_SERVER_VARIABLES, "GUNICORN_CMD_ARGS")
 
 # A support bot for a web shop: 20 intents of 4-6 phrasings each.
 INTENTS: list[tuple[str, list[str], str]] = [
