@@ -15,7 +15,13 @@ from botyard.bots.api import router as bots_router
 from botyard.core.errors import ApplicationError
 from botyard.core.metrics import record_message
 from botyard.core.openapi import document_problems
-from botyard.core.problem import from_application_error, generic_problem, problem_response
+from botyard.core.problem import (
+    from_application_error,
+    generic_problem,
+    invalid_bot_key,
+    problem_response,
+    validation_problem,
+)
 from botyard.messaging.api import router as messaging_router
 from botyard.workspaces.api import router as workspaces_router
 
@@ -52,12 +58,6 @@ api.add_router("/", audit_router)
 CHANNEL_PATH_PREFIX = "/api/v1/bots/"
 
 
-def _field_name(loc: Any) -> str:
-    # Ninja reports ("body", "payload", "email") or ("query", "limit"); clients want "email".
-    parts = [str(p) for p in loc if p not in {"body", "query", "path", "header", "payload"}]
-    return ".".join(parts) or "body"
-
-
 @api.exception_handler(ApplicationError)
 def on_application_error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
     return from_application_error(exc)
@@ -65,32 +65,14 @@ def on_application_error(request: HttpRequest, exc: ApplicationError) -> HttpRes
 
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    errors = [
-        {"field": _field_name(e.get("loc", ())), "message": str(e.get("msg", "Invalid value."))}
-        for e in exc.errors
-    ]
-    unparseable = any(e.get("type") in {"json_invalid"} for e in exc.errors)
-    return problem_response(
-        status=400,
-        code="malformed_json" if unparseable else "validation_error",
-        title="Invalid input",
-        detail="The request body is not valid JSON."
-        if unparseable
-        else "Some fields are missing or invalid.",
-        errors=errors,
-    )
+    return validation_problem(exc.errors)
 
 
 @api.exception_handler(AuthenticationError)
 def on_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     if request.path.startswith(CHANNEL_PATH_PREFIX):
         record_message("invalid_bot_key")
-        return problem_response(
-            status=401,
-            code="invalid_bot_key",
-            detail="Send a valid key of this bot as 'Authorization: Bearer <bot key>'.",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        return invalid_bot_key()
     return problem_response(
         status=401,
         code="not_authenticated",

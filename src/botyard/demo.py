@@ -95,18 +95,20 @@ def _publish(actor: Actor, bot: Bot, definition: dict[str, object]) -> None:
     bots.bot_publish(actor=actor, workspace_id=bot.workspace_id, bot_id=bot.id)
 
 
-def _traffic(keys: list[BotKey], day: dt.datetime, rng: random.Random, busy: int) -> None:
-    for key in keys:
-        for n in range(rng.randint(busy // 2, busy)):
-            moment = day + dt.timedelta(hours=8, minutes=n * 7 % 600, seconds=n)
-            with clock.frozen(moment):
-                message_ingest(
-                    key=key,
-                    message=IncomingMessage(
-                        user_id=f"visitor-{rng.randint(1, 40)}", text=rng.choice(QUESTIONS)
-                    ),
-                    idempotency_key=f"demo-{key.id}-{moment.isoformat()}",
-                )
+def _traffic(key: tuple[BotKey, str], day: dt.datetime, rng: random.Random, busy: int) -> None:
+    """A day of messages to the key's bot; `key` is the key and its secret."""
+    key_row, secret = key
+    for n in range(rng.randint(busy // 2, busy)):
+        moment = day + dt.timedelta(hours=8, minutes=n * 7 % 600, seconds=n)
+        with clock.frozen(moment):
+            message_ingest(
+                bot_id=key_row.bot_id,
+                secret=secret,
+                message=IncomingMessage(
+                    user_id=f"visitor-{rng.randint(1, 40)}", text=rng.choice(QUESTIONS)
+                ),
+                idempotency_key=f"demo-{key_row.id}-{moment.isoformat()}",
+            )
 
 
 def load_demo() -> DemoLogins:
@@ -164,13 +166,13 @@ def load_demo() -> DemoLogins:
         keys = {
             bot.id: bots.bot_key_create(
                 actor=dev, workspace_id=bot.workspace_id, bot_id=bot.id, name="website"
-            )[0]
+            )
             for bot in (helpdesk, concierge)
         }
     for offset in range(HISTORY_DAYS - 30, HISTORY_DAYS):
         day = start + dt.timedelta(days=offset)
-        _traffic([keys[helpdesk.id]], day, rng, busy=12)
-        _traffic([keys[concierge.id]], day, rng, busy=20)
+        _traffic(keys[helpdesk.id], day, rng, busy=12)
+        _traffic(keys[concierge.id], day, rng, busy=20)
         if offset % 28 == 0:
             billing_close_periods(now=day)
     with clock.frozen(now - dt.timedelta(days=1)):

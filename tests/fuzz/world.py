@@ -41,9 +41,8 @@ class FuzzWorld(World):
 
     @cached_property
     def conversation_id(self) -> str:
-        key = messaging.authenticate_bot_key(bot_id=self.bot.id, secret=self.key_secret)
         hello = messaging.IncomingMessage(user_id="end-user-1", text="opening hours")
-        answer = messaging.message_ingest(key=key, message=hello)
+        answer = messaging.message_ingest(bot_id=self.bot.id, secret=self.key_secret, message=hello)
         return str(answer["conversation_id"])
 
     @cached_property

@@ -160,9 +160,10 @@ def test_the_key_records_when_it_was_last_used(client: Client, channel: Channel)
 
 
 def test_a_message_takes_a_fixed_number_of_statements(client: Client, channel: Channel) -> None:
-    """The hot path's SQL, counted: the key (with bot and workspace), the idempotency
-    lookup, then in one transaction the conversation, the counter, the message and the
-    day's analytics. A deferred field read by mistake, or an ORM detour, shows up here."""
+    """The hot path's SQL, counted: the key (with its bot, workspace and the answer stored
+    under the idempotency key), then in one transaction the counter, the conversation,
+    the message and the day's analytics (the counter and the day are upserts). A deferred
+    field read by mistake, or an ORM detour, shows up here."""
     accepted(send(client, channel, "hello", idempotency_key="warm-up"))  # rows exist now
     with CaptureQueriesContext(connection) as captured:
         first = accepted(send(client, channel, "hours?", idempotency_key="counted-1"))
@@ -182,10 +183,13 @@ def test_a_message_takes_a_fixed_number_of_statements(client: Client, channel: C
         words = (q["sql"].split(" ")[0] for q in queries.captured_queries)
         return [word for word in words if word not in control]
 
-    # The conversation, the counter, the message, the day.
-    assert shapes(captured) == ["SELECT", "SELECT", "INSERT", "UPDATE", "INSERT", "UPDATE"]
-    assert shapes(continued) == ["SELECT", "SELECT", "UPDATE", "UPDATE", "INSERT", "UPDATE"]
-    assert shapes(without_key) == ["SELECT", "INSERT", "UPDATE", "INSERT", "UPDATE"]
+    if connection.vendor == "postgresql":  # the four steps as one statement of CTEs
+        assert shapes(captured) == shapes(continued) == shapes(without_key) == ["SELECT", "WITH"]
+        return
+    # The key, the counter, the conversation, the message, the day.
+    assert shapes(captured) == ["SELECT", "INSERT", "INSERT", "INSERT", "INSERT"]
+    assert shapes(continued) == ["SELECT", "INSERT", "UPDATE", "INSERT", "INSERT"]
+    assert shapes(without_key) == ["SELECT", "INSERT", "INSERT", "INSERT", "INSERT"]
 
 
 # --- idempotency -----------------------------------------------------------------------

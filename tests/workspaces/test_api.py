@@ -437,11 +437,12 @@ def _populate(world: World) -> None:
         description="a description nobody may keep", definition=definition,
     )  # fmt: skip
     bot_services.bot_publish(actor=owner, workspace_id=world.id, bot_id=bot.id)
-    key, _ = bot_services.bot_key_create(
+    _, secret = bot_services.bot_key_create(
         actor=owner, workspace_id=world.id, bot_id=bot.id, name="web"
     )
     message_services.message_ingest(
-        key=key,
+        bot_id=bot.id,
+        secret=secret,
         message=message_services.IncomingMessage(
             user_id="end-user-1", text="a message only the bot saw"
         ),

@@ -45,6 +45,15 @@ class NotAuthenticated(ApplicationError):
     title = "Not authenticated"
 
 
+def invalid_bot_key_error() -> NotAuthenticated:
+    """A channel's request without a (valid) key of the bot it posts to."""
+    return NotAuthenticated(
+        "Send a valid key of this bot as 'Authorization: Bearer <bot key>'.",
+        code="invalid_bot_key",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
 class PermissionDenied(ApplicationError):
     status = 403
     code = "forbidden"

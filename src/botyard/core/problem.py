@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from http import HTTPStatus
 from typing import Any
 
 from django.http import HttpResponse
 
-from botyard.core.errors import ApplicationError
+from botyard.core.errors import ApplicationError, invalid_bot_key_error
 
 CONTENT_TYPE = "application/problem+json"
 
@@ -50,6 +51,35 @@ def from_application_error(error: ApplicationError) -> HttpResponse:
         headers=error.headers,
         extra=error.extra,
     )
+
+
+def _field_name(loc: Any) -> str:
+    # Ninja reports ("body", "payload", "email") or ("query", "limit"); clients want "email".
+    parts = [str(p) for p in loc if p not in {"body", "query", "path", "header", "payload"}]
+    return ".".join(parts) or "body"
+
+
+def validation_problem(errors: Iterable[Mapping[str, Any]]) -> HttpResponse:
+    """A 400 for a body or parameters that pydantic (through Ninja or directly) refused."""
+    errors = list(errors)
+    fields = [
+        {"field": _field_name(e.get("loc", ())), "message": str(e.get("msg", "Invalid value."))}
+        for e in errors
+    ]
+    unparseable = any(e.get("type") in {"json_invalid"} for e in errors)
+    return problem_response(
+        status=400,
+        code="malformed_json" if unparseable else "validation_error",
+        title="Invalid input",
+        detail="The request body is not valid JSON."
+        if unparseable
+        else "Some fields are missing or invalid.",
+        errors=fields,
+    )
+
+
+def invalid_bot_key() -> HttpResponse:
+    return from_application_error(invalid_bot_key_error())
 
 
 DEFAULT_CODES = {

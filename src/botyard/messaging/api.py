@@ -1,14 +1,18 @@
+"""The message endpoint's declaration: its OpenAPI entry and Ninja's own dispatch.
+
+Requests to the path are answered by messaging.endpoint, routed before the Ninja API in
+botyard.urls (ADR 0007); the operation below gives the same answers through Ninja and is
+tested against the view (tests/messaging/test_endpoint.py)."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Header, Router
 from ninja.security import HttpBearer
 
-from botyard.core.errors import ApplicationError
-from botyard.core.metrics import record_message
-from botyard.messaging import services
+from botyard.messaging import endpoint
 from botyard.messaging.schemas import MessageIn, MessageOut
 
 
@@ -29,18 +33,5 @@ def message_post(
     bot_id: str,
     payload: MessageIn,
     idempotency_key: str | None = Header(None, alias="Idempotency-Key"),
-) -> dict[str, Any]:
-    try:
-        key = services.authenticate_bot_key(bot_id=bot_id, secret=request.auth)  # type: ignore[attr-defined]
-        answer = services.message_ingest(
-            key=key,
-            message=services.IncomingMessage(
-                user_id=payload.user_id, text=payload.text, conversation_id=payload.conversation_id
-            ),
-            idempotency_key=idempotency_key,
-        )
-    except ApplicationError as error:
-        record_message(error.code)
-        raise
-    record_message("accepted")
-    return answer
+) -> HttpResponse:
+    return endpoint.answer(bot_id, request.auth, payload, idempotency_key)  # type: ignore[attr-defined]

@@ -20,14 +20,17 @@ from botyard.bots.models import BotKey, BotVersion
 from botyard.bots.runtime import Matcher, compile_definition
 from botyard.bots.services import key_digest
 from botyard.core import clock
-from botyard.core.errors import Conflict, NotAuthenticated, NotFound, Throttled, ValidationFailed
-from botyard.messaging import statements
-from botyard.messaging.models import (
-    DailyBotStats,
-    UsageCounter,
-    new_conversation_id,
-    new_message_id,
+from botyard.core.errors import (
+    Conflict,
+    NotFound,
+    Throttled,
+    ValidationFailed,
+    invalid_bot_key_error,
 )
+from botyard.messaging import statements
+from botyard.messaging.models import new_conversation_id, new_message_id
+from botyard.messaging.statements import NewMessage, Sender
+from botyard.messaging.writer import writer_turn
 
 MAX_TEXT = 4_096
 MAX_USER_ID = 255
@@ -66,17 +69,21 @@ def _validate(message: IncomingMessage, idempotency_key: str | None) -> None:
         raise ValidationFailed("The message is not valid.", errors=errors)
 
 
-def authenticate_bot_key(*, bot_id: str, secret: str | None) -> BotKey:
-    key = None
+def _lookup_key(idempotency_key: str | None) -> str | None:
+    """The idempotency key as the lookup may send it; one _validate refuses is left out
+    (PostgreSQL cannot even compare text holding a NUL)."""
+    if idempotency_key is None or len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
+        return None
+    return None if "\x00" in idempotency_key else idempotency_key
+
+
+def _sender(bot_id: str, secret: str | None, idempotency_key: str | None) -> Sender:
+    sender = None
     if secret and len(secret) <= 200:
-        key = statements.key_with_bot_and_workspace(key_digest(secret))
-    if key is None or key.bot_id != bot_id:
-        raise NotAuthenticated(
-            "Send a valid key of this bot as 'Authorization: Bearer <bot key>'.",
-            code="invalid_bot_key",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return key
+        sender = statements.sender(key_digest(secret), _lookup_key(idempotency_key))
+    if sender is None or sender.bot_id != bot_id:
+        raise invalid_bot_key_error()
+    return sender
 
 
 def _digest(message: IncomingMessage) -> str:
@@ -84,8 +91,7 @@ def _digest(message: IncomingMessage) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def _replay(key: BotKey, idempotency_key: str, digest: str) -> dict[str, Any] | None:
-    stored = statements.stored_answer(key.bot_id, idempotency_key)
+def _replayed(stored: tuple[str, dict[str, Any]] | None, digest: str) -> dict[str, Any] | None:
     if stored is None:
         return None
     request_digest, response = stored
@@ -98,58 +104,62 @@ def _replay(key: BotKey, idempotency_key: str, digest: str) -> dict[str, Any] | 
 
 
 def message_ingest(
-    *, key: BotKey, message: IncomingMessage, idempotency_key: str | None = None
-) -> dict[str, Any]:
+    *, bot_id: str, secret: str | None, message: IncomingMessage,
+    idempotency_key: str | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Answer, store and count one message sent with a bot key (`secret`) to `bot_id`.
+    One query finds the key, its bot and workspace, and the answer already given under
+    `idempotency_key`; one transaction of four statements stores and counts."""
+    sender = _sender(bot_id, secret, idempotency_key)
     _validate(message, idempotency_key)
     digest = _digest(message)
     if idempotency_key is not None:
-        replayed = _replay(key, idempotency_key, digest)
+        replayed = _replayed(sender.stored, digest)
         if replayed is not None:
             return replayed
-    bot = key.bot
-    if bot.published_version is None:
+    if sender.published_version is None:
         raise Conflict(
             "This bot has no published version yet; publish it to answer messages.",
             code="bot_not_published",
         )
     try:
-        response = _store_and_count(key, message, idempotency_key, digest)
+        response = _store_and_count(sender, sender.published_version, message, idempotency_key,
+                                    digest)  # fmt: skip
     except (IntegrityError, Throttled):
         # Two deliveries of one idempotency key raced; the first one's answer stands, also
         # when it took the last message of the period and so made this one look refused.
         if idempotency_key is not None:
-            replayed = _replay(key, idempotency_key, digest)
+            replayed = _replayed(statements.stored_answer(bot_id, idempotency_key), digest)
             if replayed is not None:
                 return replayed
         raise
-    _touch_key(key)
+    _touch_key(sender)
     return response
 
 
 def _store_and_count(
-    key: BotKey, message: IncomingMessage, idempotency_key: str | None, digest: str
-) -> dict[str, Any]:
-    bot, workspace = key.bot, key.bot.workspace
-    published = bot.published_version
-    assert published is not None  # checked by the caller
-    with transaction.atomic():
+    sender: Sender, published: int, message: IncomingMessage, idempotency_key: str | None,
+    digest: str,
+) -> dict[str, Any]:  # fmt: skip
+    workspace = sender.workspace
+    matcher = _published_matcher(sender.bot_id, published)
+    reply, _intent = matcher.reply(message.text)
+    with writer_turn(), transaction.atomic():
         # Read inside the transaction: on SQLite it may wait for the write lock first.
         now = clock.now()
-        matcher = _published_matcher(bot.id, published)
         period = period_containing(workspace.plan_started_at, now)
         cap = message_cap(workspace)
-        # The conversation and the reply before the usage counter: the counter's UPDATE
-        # locks the workspace's row until COMMIT, and every message of the workspace waits
-        # for it (on PostgreSQL), so it comes as late as it can.
-        conversation_id, started = _conversation(bot, workspace, message, now)
-        reply, _intent = matcher.reply(message.text)
-        # Update first: the counter row exists for all but the period's first message.
-        counted = statements.count_message(workspace.id, period.start, cap.cap)
-        if counted is None:
-            UsageCounter.objects.get_or_create(
-                workspace=workspace, period_start=period.start, defaults={"period_end": period.end}
-            )
-            counted = statements.count_message(workspace.id, period.start, cap.cap)
+        new = NewMessage(
+            message_id=new_message_id(), workspace_id=workspace.id, bot_id=sender.bot_id,
+            conversation_id=message.conversation_id or new_conversation_id(),
+            started_conversation=not message.conversation_id, end_user_id=message.user_id,
+            text=message.text, reply=reply, bot_version=published, received_at=now,
+            period_start=period.start, period_end=period.end, idempotency_key=idempotency_key,
+            request_digest=digest, included=cap.included,
+        )  # fmt: skip
+        # The counter first: a full workspace answers 429 before conversation_not_found,
+        # and every transaction that locks both rows locks the counter's first.
+        counted, conversation_found = statements.store_and_count(new, cap.cap)
         if counted is None:
             detail = (
                 "This workspace has used all the messages its plan includes this period."
@@ -162,38 +172,16 @@ def _store_and_count(
                 retry_after=period.seconds_left(now),
                 code=cap.reason,
             )
-        if conversation_id is None:  # after the cap check: a full workspace answers 429
+        if not conversation_found:  # rolls the count back
             raise NotFound(
                 "No such conversation for this bot; omit conversation_id to start one.",
                 code="conversation_not_found",
             )
-        counter_id, used, alerted = counted
         note_usage(
-            workspace=workspace, counter_id=counter_id, used=used, included=cap.included,
-            already_sent=alerted,
+            workspace=workspace, counter_id=counted.counter_id, used=counted.used,
+            included=cap.included, already_sent=counted.already_alerted,
         )  # fmt: skip
-        message_id = new_message_id()
-        response = {
-            "message_id": message_id,
-            "conversation_id": conversation_id,
-            "reply": {"text": reply},
-            "usage": {"used": used, "limit": cap.included},
-        }
-        statements.insert_message(
-            {
-                "id": message_id, "workspace_id": workspace.id, "bot_id": bot.id,
-                "conversation_id": conversation_id, "end_user_id": message.user_id,
-                "text": message.text, "reply": reply, "bot_version": published,
-                "received_at": now, "period_start": period.start,
-                "idempotency_key": idempotency_key, "request_digest": digest,
-                "response": response,
-            }
-        )  # fmt: skip
-        day = now.date()
-        if not statements.count_in_daily_stats(bot.id, day, started):
-            DailyBotStats.objects.get_or_create(workspace=workspace, bot=bot, day=day)
-            statements.count_in_daily_stats(bot.id, day, started)
-    return response
+    return statements.response_of(new, counted.used)
 
 
 @lru_cache(maxsize=512)
@@ -205,21 +193,8 @@ def _published_matcher(bot_id: str, number: int) -> Matcher:
     return compile_definition(definition)
 
 
-def _conversation(bot: Any, workspace: Any, message: IncomingMessage, now: dt.datetime
-                  ) -> tuple[str | None, bool]:  # fmt: skip
-    """The conversation's id (None: the bot has no conversation of the id sent), and
-    whether this message started it."""
-    if message.conversation_id:
-        # One statement finds and touches it; ids compare exactly on both databases.
-        if not statements.touch_conversation(message.conversation_id, bot.id, now):
-            return None, False
-        return message.conversation_id, False
-    conversation_id = new_conversation_id()
-    statements.insert_conversation(conversation_id, workspace.id, bot.id, message.user_id, now)
-    return conversation_id, True
-
-
-def _touch_key(key: BotKey) -> None:
+def _touch_key(sender: Sender) -> None:
     now = clock.now()
-    if key.last_used_at is None or now - key.last_used_at >= KEY_LAST_USED_RESOLUTION:
-        BotKey.objects.filter(pk=key.pk).update(last_used_at=now)
+    last_used = sender.key_last_used_at
+    if last_used is None or now - last_used >= KEY_LAST_USED_RESOLUTION:
+        BotKey.objects.filter(pk=sender.key_id).update(last_used_at=now)

@@ -1,18 +1,20 @@
 """The SQL of the message hot path, written out once.
 
-Building a query through the ORM costs the worker several times what the database spends
-answering it (docs/benchmarks.md, Ingest), and a message runs about eight of them. These
-are the same statements as plain SQL on a cursor, portable between SQLite (3.35 or newer,
-for RETURNING) and PostgreSQL. Table and column names come from the models, so a renamed
-field breaks loudly here rather than silently. Everything else (the rules: which cap,
-which error, what is stored) stays in messaging.services.
+Building a query through the ORM, and even running one through Django's cursor wrappers,
+costs the worker more than the database spends answering it (docs/benchmarks.md, Ingest),
+and a message runs five of them. These are plain SQL on the driver's own cursor, portable
+between SQLite (3.35 or newer, for RETURNING) and PostgreSQL. Table and column names come
+from the models, so a renamed field breaks loudly here rather than silently. Everything
+else (the rules: which cap, which error, what is stored) stays in messaging.services.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -24,17 +26,37 @@ from botyard.bots.models import Bot, BotKey
 from botyard.messaging.models import Conversation, DailyBotStats, Message, UsageCounter
 from botyard.workspaces.models import Workspace
 
-# The columns each hot-path model is loaded with; the others stay deferred (an access
-# would load them with a query of its own, which the ingest tests would show).
-KEY_FIELDS = ("id", "bot_id", "last_used_at")
-BOT_FIELDS = ("id", "workspace_id", "published_version")
+# The workspace columns the rules need (the cap, the bill), in the model's field order as
+# Model.from_db wants them; the others stay deferred.
 WORKSPACE_FIELDS = (
-    "id", "plan", "plan_started_at", "budget_cents", "custom_message_limit",
-    "custom_price_cents",
+    "id", "plan", "plan_started_at", "custom_message_limit", "custom_price_cents",
+    "budget_cents",
 )  # fmt: skip
 COUNTER_FLAGS = (
     "alerted_messages_75", "alerted_messages_100", "alerted_budget_75", "alerted_budget_100",
 )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Sender:
+    """The bot key a message came with, its bot and workspace, and what the bot already
+    stored under the message's idempotency key."""
+
+    key_id: str
+    bot_id: str
+    key_last_used_at: dt.datetime | None
+    published_version: int | None
+    workspace: Workspace
+    stored: tuple[str, dict[str, Any]] | None  # (request digest, response)
+
+
+@dataclass(frozen=True)
+class Count:
+    """The period's counter after one more message."""
+
+    counter_id: int
+    used: int
+    already_alerted: frozenset[str]
 
 
 @cache  # one database per process: names are quoted the same way each time
@@ -56,6 +78,62 @@ def _columns(alias: str, model: type[Model], attnames: Sequence[str]) -> str:
     return ", ".join(f"{alias}.{_column(model, name)}" for name in attnames)
 
 
+@cache
+def _qmark(sql: str) -> str:
+    """sqlite3's own parameter style (the statements here hold no literal %)."""
+    return sql.replace("%s", "?")
+
+
+class _DriverCursor:
+    """The driver's cursor behind Django's connection, taking Django's %s placeholders.
+
+    On PostgreSQL it binds parameters on the server and prepares each statement once per
+    connection (connections are kept, CONN_MAX_AGE): parsing and planning the statements
+    below cost the database more than running them. Django's own cursors bind on the
+    client, which cannot be prepared."""
+
+    def __init__(self, raw_connection: Any, vendor: str) -> None:
+        self.qmark = vendor == "sqlite"
+        if vendor == "postgresql":
+            import psycopg
+
+            self.cursor = psycopg.Cursor(raw_connection)
+            self.options: dict[str, Any] = {"prepare": True}
+        else:
+            self.cursor = raw_connection.cursor()
+            self.options = {}
+
+    def execute(self, sql: str, params: Sequence[Any]) -> None:
+        self.cursor.execute(_qmark(sql) if self.qmark else sql, params, **self.options)
+
+    def fetchone(self) -> Any:
+        return self.cursor.fetchone()
+
+    @property
+    def rowcount(self) -> int:
+        return int(self.cursor.rowcount)
+
+    def close(self) -> None:
+        self.cursor.close()
+
+
+@contextmanager
+def _cursor() -> Iterator[Any]:
+    """The driver's cursor, its errors translated to Django's (IntegrityError …). Where
+    Django records queries (tests, DEBUG) it is Django's own cursor, so that they count."""
+    if connection.queries_logged:
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        driver = _DriverCursor(connection.connection, connection.vendor)
+        try:
+            yield driver
+        finally:
+            driver.close()
+
+
 def db_datetime(value: dt.datetime) -> Any:
     """A datetime as the backend stores it (naive UTC text on SQLite)."""
     return connection.ops.adapt_datetimefield_value(value)
@@ -70,42 +148,48 @@ def _from_db_datetime(value: Any) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-def _instance(model: type[Model], attnames: Sequence[str], values: Sequence[Any]) -> Any:
-    """A model instance of the loaded columns, in the concrete fields' order from_db wants."""
-    by_name = dict(zip(attnames, values, strict=True))
-    ordered = [f.attname for f in model._meta.concrete_fields if f.attname in by_name]
-    return model.from_db(connection.alias, ordered, [by_name[name] for name in ordered])
+def _from_db_json(value: Any) -> Any:
+    # Django has psycopg read jsonb as text, and sqlite3 has no JSON type.
+    return json.loads(value) if isinstance(value, str) else value
 
 
 @cache
-def _key_sql() -> str:
+def _sender_sql() -> str:
+    key, bot, workspace, message = _table(BotKey), _table(Bot), _table(Workspace), _table(Message)
     return (
-        f"SELECT {_columns('k', BotKey, KEY_FIELDS)}, {_columns('b', Bot, BOT_FIELDS)}, "
-        f"{_columns('w', Workspace, WORKSPACE_FIELDS)} "
-        f"FROM {_table(BotKey)} k "
-        f"JOIN {_table(Bot)} b ON b.{_column(Bot, 'id')} = k.{_column(BotKey, 'bot_id')} "
-        f"JOIN {_table(Workspace)} w ON w.{_column(Workspace, 'id')} = "
-        f"b.{_column(Bot, 'workspace_id')} "
+        f"SELECT k.{_column(BotKey, 'id')}, k.{_column(BotKey, 'bot_id')}, "
+        f"k.{_column(BotKey, 'last_used_at')}, b.{_column(Bot, 'published_version')}, "
+        f"{_columns('w', Workspace, WORKSPACE_FIELDS)}, "
+        f"m.{_column(Message, 'request_digest')}, m.{_column(Message, 'response')} "
+        f"FROM {key} k "
+        f"JOIN {bot} b ON b.{_column(Bot, 'id')} = k.{_column(BotKey, 'bot_id')} "
+        f"JOIN {workspace} w ON w.{_column(Workspace, 'id')} = b.{_column(Bot, 'workspace_id')} "
+        # No key (NULL) matches no row: = is never true for NULL.
+        f"LEFT JOIN {message} m ON m.{_column(Message, 'bot_id')} = k.{_column(BotKey, 'bot_id')} "
+        f"AND m.{_column(Message, 'idempotency_key')} = %s "
         f"WHERE k.{_column(BotKey, 'digest')} = %s"
     )
 
 
-def key_with_bot_and_workspace(digest: str) -> BotKey | None:
-    """The key of this digest, with its bot and workspace (the columns above)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_key_sql(), [digest])
+def sender(digest: str, idempotency_key: str | None) -> Sender | None:
+    """The key of this digest, with its bot, workspace and the message stored under
+    `idempotency_key`, in one query; None when no key has this digest."""
+    with _cursor() as cursor:
+        cursor.execute(_sender_sql(), [idempotency_key, digest])
         row = cursor.fetchone()
     if row is None:
         return None
-    k, b = len(KEY_FIELDS), len(KEY_FIELDS) + len(BOT_FIELDS)
-    key_values, bot_values, workspace_values = list(row[:k]), row[k:b], list(row[b:])
-    key_values[2] = _from_db_datetime(key_values[2])
+    workspace_values = list(row[4 : 4 + len(WORKSPACE_FIELDS)])
     workspace_values[2] = _from_db_datetime(workspace_values[2])
-    key: BotKey = _instance(BotKey, KEY_FIELDS, key_values)
-    bot: Bot = _instance(Bot, BOT_FIELDS, bot_values)
-    bot.workspace = _instance(Workspace, WORKSPACE_FIELDS, workspace_values)
-    key.bot = bot
-    return key
+    request_digest, response = row[4 + len(WORKSPACE_FIELDS) :]
+    return Sender(
+        key_id=row[0],
+        bot_id=row[1],
+        key_last_used_at=_from_db_datetime(row[2]),
+        published_version=row[3],
+        workspace=Workspace.from_db(connection.alias, WORKSPACE_FIELDS, workspace_values),
+        stored=None if request_digest is None else (request_digest, _from_db_json(response)),
+    )
 
 
 def stored_answer(bot_id: str, idempotency_key: str) -> tuple[str, dict[str, Any]] | None:
@@ -115,60 +199,79 @@ def stored_answer(bot_id: str, idempotency_key: str) -> tuple[str, dict[str, Any
         f"FROM {_table(Message)} "
         f"WHERE {_column(Message, 'bot_id')} = %s AND {_column(Message, 'idempotency_key')} = %s"
     )
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(sql, [bot_id, idempotency_key])
         row = cursor.fetchone()
-    if row is None:
-        return None
-    response = row[1]
-    # Django reads jsonb as text on PostgreSQL too, and JSONField decodes it.
-    return row[0], json.loads(response) if isinstance(response, str) else response
+    return None if row is None else (row[0], _from_db_json(row[1]))
+
+
+@cache
+def _count_sql(capped: bool) -> str:
+    counter = _table(UsageCounter)
+    messages = _column(UsageCounter, "messages")
+    flags = [_column(UsageCounter, flag) for flag in COUNTER_FLAGS]
+    columns = ", ".join(
+        [_column(UsageCounter, name) for name in ("workspace_id", "period_start", "period_end")]
+        + [messages, *flags]
+    )
+    marks = ", ".join(["%s"] * (4 + len(flags)))
+    sql = (
+        f"INSERT INTO {counter} ({columns}) VALUES ({marks}) "
+        f"ON CONFLICT ({_column(UsageCounter, 'workspace_id')}, "
+        f"{_column(UsageCounter, 'period_start')}) "
+        f"DO UPDATE SET {messages} = {counter}.{messages} + 1"
+    )
+    if capped:
+        sql += f" WHERE {counter}.{messages} < %s"
+    sql += f" RETURNING {_column(UsageCounter, 'id')}, {messages}, {', '.join(flags)}"
+    return sql
 
 
 def count_message(
-    workspace_id: str, period_start: dt.datetime, cap: int | None
-) -> tuple[int, int, frozenset[str]] | None:
-    """Add one to the period's counter unless it is at `cap`: (counter id, new count, alert
-    flags already set), or None when no row was below the cap (or there is no row)."""
-    messages = _column(UsageCounter, "messages")
-    sql = (
-        f"UPDATE {_table(UsageCounter)} SET {messages} = {messages} + 1 "
-        f"WHERE {_column(UsageCounter, 'workspace_id')} = %s "
-        f"AND {_column(UsageCounter, 'period_start')} = %s"
-    )
-    params: list[Any] = [workspace_id, db_datetime(period_start)]
+    workspace_id: str, period_start: dt.datetime, period_end: dt.datetime, cap: int | None
+) -> Count | None:
+    """One more message in the period's counter (made by the period's first message)
+    unless it is at `cap`; None when it is. The counter's row stays locked until COMMIT."""
+    if cap is not None and cap < 1:
+        return None  # the first message would already be one too many
+    params: list[Any] = [workspace_id, db_datetime(period_start), db_datetime(period_end), 1]
+    params += [False] * len(COUNTER_FLAGS)
     if cap is not None:
-        sql += f" AND {messages} < %s"
         params.append(cap)
-    flags = ", ".join(_column(UsageCounter, flag) for flag in COUNTER_FLAGS)
-    sql += f" RETURNING {_column(UsageCounter, 'id')}, {messages}, {flags}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    with _cursor() as cursor:
+        cursor.execute(_count_sql(cap is not None), params)
         row = cursor.fetchone()
     if row is None:
         return None
     already = frozenset(flag for flag, value in zip(COUNTER_FLAGS, row[2:], strict=True) if value)
-    return row[0], row[1], already
+    return Count(counter_id=row[0], used=row[1], already_alerted=already)
+
+
+@cache
+def _touch_conversation_sql() -> str:
+    return (
+        f"UPDATE {_table(Conversation)} SET {_column(Conversation, 'last_message_at')} = %s "
+        f"WHERE {_column(Conversation, 'id')} = %s AND {_column(Conversation, 'bot_id')} = %s"
+    )
 
 
 def touch_conversation(conversation_id: str, bot_id: str, now: dt.datetime) -> bool:
     """Mark the bot's conversation as active now; False when the bot has no such one."""
-    sql = (
-        f"UPDATE {_table(Conversation)} SET {_column(Conversation, 'last_message_at')} = %s "
-        f"WHERE {_column(Conversation, 'id')} = %s AND {_column(Conversation, 'bot_id')} = %s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [db_datetime(now), conversation_id, bot_id])
-        return cursor.rowcount == 1
+    with _cursor() as cursor:
+        cursor.execute(_touch_conversation_sql(), [db_datetime(now), conversation_id, bot_id])
+        return bool(cursor.rowcount == 1)
+
+
+@cache
+def _insert_sql(model: type[Model], attnames: tuple[str, ...]) -> str:
+    columns = ", ".join(_column(model, name) for name in attnames)
+    marks = ", ".join(["%s"] * len(attnames))
+    return f"INSERT INTO {_table(model)} ({columns}) VALUES ({marks})"
 
 
 def _insert(model: type[Model], values: dict[str, Any]) -> None:
-    columns = ", ".join(_column(model, name) for name in values)
-    marks = ", ".join(["%s"] * len(values))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {_table(model)} ({columns}) VALUES ({marks})", list(values.values())
-        )
+    with _cursor() as cursor:
+        cursor.execute(_insert_sql(model, tuple(values)), list(values.values()))
 
 
 def insert_conversation(
@@ -193,18 +296,198 @@ def insert_message(values: dict[str, Any]) -> None:
     _insert(Message, row)
 
 
-def count_in_daily_stats(bot_id: str, day: dt.date, started_conversation: bool) -> bool:
-    """Add the message (and the conversation it started) to the bot's day; False when
-    the day has no row yet."""
+@cache
+def _daily_sql() -> str:
+    stats = _table(DailyBotStats)
     messages = _column(DailyBotStats, "messages")
     conversations = _column(DailyBotStats, "conversations")
-    sql = (
-        f"UPDATE {_table(DailyBotStats)} SET {messages} = {messages} + 1, "
-        f"{conversations} = {conversations} + %s "
-        f"WHERE {_column(DailyBotStats, 'bot_id')} = %s AND {_column(DailyBotStats, 'day')} = %s"
+    columns = ", ".join(_column(DailyBotStats, name) for name in ("workspace_id", "bot_id", "day"))
+    return (
+        f"INSERT INTO {stats} ({columns}, {messages}, {conversations}) VALUES (%s, %s, %s, 1, %s) "
+        f"ON CONFLICT ({_column(DailyBotStats, 'bot_id')}, {_column(DailyBotStats, 'day')}) "
+        f"DO UPDATE SET {messages} = {stats}.{messages} + 1, "
+        f"{conversations} = {stats}.{conversations} + excluded.{conversations}"
     )
-    with connection.cursor() as cursor:
+
+
+def count_in_daily_stats(
+    workspace_id: str, bot_id: str, day: dt.date, started_conversation: bool
+) -> None:
+    """Add the message (and the conversation it started) to the bot's day."""
+    with _cursor() as cursor:
         cursor.execute(
-            sql, [int(started_conversation), bot_id, connection.ops.adapt_datefield_value(day)]
+            _daily_sql(),
+            [
+                workspace_id, bot_id, connection.ops.adapt_datefield_value(day),
+                int(started_conversation),
+            ],
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    """One message to store and count, every value as the rules decided it."""
+
+    message_id: str
+    workspace_id: str
+    bot_id: str
+    conversation_id: str
+    started_conversation: bool  # a new conversation of this id, else an existing one
+    end_user_id: str
+    text: str
+    reply: str
+    bot_version: int
+    received_at: dt.datetime
+    period_start: dt.datetime
+    period_end: dt.datetime
+    idempotency_key: str | None
+    request_digest: str
+    included: int  # the "limit" of the stored answer
+
+
+def response_of(message: NewMessage, used: int) -> dict[str, Any]:
+    """The answer to the message, as it is sent and stored for replays."""
+    return {
+        "message_id": message.message_id,
+        "conversation_id": message.conversation_id,
+        "reply": {"text": message.reply},
+        "usage": {"used": used, "limit": message.included},
+    }
+
+
+@cache
+def _store_and_count_sql(capped: bool, started_conversation: bool) -> str:
+    """PostgreSQL: the counter, the conversation, the message and the day in one
+    statement of data-modifying CTEs, each step conditional on the one before. One
+    round trip instead of four, and the counter's row lock is held for one statement
+    (and COMMIT) instead of four round trips."""
+    conversation = _table(Conversation)
+    stats, message = _table(DailyBotStats), _table(Message)
+    used = _column(UsageCounter, "messages")
+    flags = ", ".join(f"counted.{_column(UsageCounter, flag)}" for flag in COUNTER_FLAGS)
+    count = _count_sql(capped)  # INSERT … ON CONFLICT … RETURNING, as on SQLite
+    if started_conversation:
+        conversation_step = (
+            f"INSERT INTO {conversation} ({_column(Conversation, 'id')}, "
+            f"{_column(Conversation, 'workspace_id')}, {_column(Conversation, 'bot_id')}, "
+            f"{_column(Conversation, 'end_user_id')}, {_column(Conversation, 'started_at')}, "
+            f"{_column(Conversation, 'last_message_at')}) "
+            f"SELECT %s, %s, %s, %s, %s, %s FROM counted RETURNING {_column(Conversation, 'id')}"
         )
-        return cursor.rowcount == 1
+    else:
+        conversation_step = (
+            f"UPDATE {conversation} SET {_column(Conversation, 'last_message_at')} = %s "
+            f"WHERE {_column(Conversation, 'id')} = %s AND {_column(Conversation, 'bot_id')} = %s "
+            f"AND EXISTS (SELECT 1 FROM counted) RETURNING {_column(Conversation, 'id')}"
+        )
+    message_columns = ", ".join(
+        _column(Message, name)
+        for name in (
+            "id", "workspace_id", "bot_id", "conversation_id", "end_user_id", "text", "reply",
+            "bot_version", "received_at", "period_start", "idempotency_key", "request_digest",
+            "response",
+        )
+    )  # fmt: skip
+    response = (
+        "jsonb_build_object('message_id', %s::text, 'conversation_id', %s::text, "
+        "'reply', jsonb_build_object('text', %s::text), "
+        f"'usage', jsonb_build_object('used', counted.{used}, 'limit', %s::bigint))"
+    )
+    day_messages = _column(DailyBotStats, "messages")
+    day_conversations = _column(DailyBotStats, "conversations")
+    day_columns = ", ".join(
+        _column(DailyBotStats, name) for name in ("workspace_id", "bot_id", "day")
+    )
+    return (
+        f"WITH counted AS ({count}), "
+        f"touched AS ({conversation_step}), "
+        f"stored AS (INSERT INTO {message} ({message_columns}) "
+        f"SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {response} "
+        f"FROM counted, touched), "
+        f"daily AS (INSERT INTO {stats} ({day_columns}, {day_messages}, {day_conversations}) "
+        f"SELECT %s, %s, %s, 1, %s FROM touched "
+        f"ON CONFLICT ({_column(DailyBotStats, 'bot_id')}, {_column(DailyBotStats, 'day')}) "
+        f"DO UPDATE SET {day_messages} = {stats}.{day_messages} + 1, "
+        f"{day_conversations} = {stats}.{day_conversations} + excluded.{day_conversations}) "
+        f"SELECT counted.{_column(UsageCounter, 'id')}, counted.{used}, {flags}, "
+        f"(SELECT count(*) FROM touched) FROM counted"
+    )
+
+
+def store_and_count_in_one_statement(
+    message: NewMessage, cap: int | None
+) -> tuple[Count | None, bool]:
+    """PostgreSQL only. (the counter after this message, or None when it is at `cap`;
+    whether the conversation was there). A caller's transaction rolls the count back when
+    the conversation was not."""
+    if cap is not None and cap < 1:
+        return None, False
+    received_at, period_start = db_datetime(message.received_at), db_datetime(message.period_start)
+    params: list[Any] = [message.workspace_id, period_start, db_datetime(message.period_end), 1]
+    params += [False] * len(COUNTER_FLAGS)
+    if cap is not None:
+        params.append(cap)
+    if message.started_conversation:
+        params += [
+            message.conversation_id, message.workspace_id, message.bot_id, message.end_user_id,
+            received_at, received_at,
+        ]  # fmt: skip
+    else:
+        params += [received_at, message.conversation_id, message.bot_id]
+    params += [
+        message.message_id, message.workspace_id, message.bot_id, message.conversation_id,
+        message.end_user_id, message.text, message.reply, message.bot_version, received_at,
+        period_start, message.idempotency_key, message.request_digest,
+        message.message_id, message.conversation_id, message.reply, message.included,
+        message.workspace_id, message.bot_id,
+        connection.ops.adapt_datefield_value(message.received_at.date()),
+        int(message.started_conversation),
+    ]  # fmt: skip
+    with _cursor() as cursor:
+        cursor.execute(_store_and_count_sql(cap is not None, message.started_conversation), params)
+        row = cursor.fetchone()
+    if row is None:
+        return None, False
+    already = frozenset(flag for flag, value in zip(COUNTER_FLAGS, row[2:-1], strict=True) if value)
+    return Count(counter_id=row[0], used=row[1], already_alerted=already), row[-1] == 1
+
+
+def store_and_count_in_steps(message: NewMessage, cap: int | None) -> tuple[Count | None, bool]:
+    """The same as store_and_count_in_one_statement, as four statements in the caller's
+    transaction (SQLite has no data-modifying CTEs; its statements cost no round trip)."""
+    counted = count_message(message.workspace_id, message.period_start, message.period_end, cap)
+    if counted is None:
+        return None, False
+    if message.started_conversation:
+        insert_conversation(
+            message.conversation_id, message.workspace_id, message.bot_id,
+            message.end_user_id, message.received_at,
+        )  # fmt: skip
+    elif not touch_conversation(message.conversation_id, message.bot_id, message.received_at):
+        return counted, False
+    insert_message(
+        {
+            "id": message.message_id, "workspace_id": message.workspace_id,
+            "bot_id": message.bot_id, "conversation_id": message.conversation_id,
+            "end_user_id": message.end_user_id, "text": message.text, "reply": message.reply,
+            "bot_version": message.bot_version, "received_at": message.received_at,
+            "period_start": message.period_start, "idempotency_key": message.idempotency_key,
+            "request_digest": message.request_digest,
+            "response": response_of(message, counted.used),
+        }
+    )  # fmt: skip
+    count_in_daily_stats(
+        message.workspace_id, message.bot_id, message.received_at.date(),
+        message.started_conversation,
+    )  # fmt: skip
+    return counted, True
+
+
+def store_and_count(message: NewMessage, cap: int | None) -> tuple[Count | None, bool]:
+    """Count the message unless the counter is at `cap`, then store it with its
+    conversation and add it to the day: (the counter after it, or None when at the cap;
+    whether its conversation was there). Call inside a transaction: when the
+    conversation is missing the count is made, and the caller's rollback takes it back."""
+    if connection.vendor == "postgresql":
+        return store_and_count_in_one_statement(message, cap)
+    return store_and_count_in_steps(message, cap)
