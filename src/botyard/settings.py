@@ -78,6 +78,11 @@ def _database(url: str | None) -> dict[str, Any]:
     if url:
         db = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
         db.setdefault("TEST", {})
+        if db["ENGINE"] == "django.db.backends.postgresql":
+            # Django's own cursors bind parameters on the client and are never prepared;
+            # the message path's server-binding cursors are prepared on their first use
+            # (messaging/statements.py, ADR 0007). None, Django's default, disables that.
+            db.setdefault("OPTIONS", {}).setdefault("prepare_threshold", 0)
         # Lets two test runs share one PostgreSQL server without sharing a test database.
         if os.environ.get("BOTYARD_TEST_DATABASE_NAME"):
             db["TEST"]["NAME"] = os.environ["BOTYARD_TEST_DATABASE_NAME"]

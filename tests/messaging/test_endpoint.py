@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
 from ninja.testing import TestClient
 
@@ -124,3 +125,23 @@ def test_the_operation_is_documented(client: Client) -> None:
     assert ok == {"$ref": "#/components/schemas/MessageOut"}
     assert {"401", "409", "429"} <= operation["responses"].keys()
     assert any("Idempotency-Key" == p["name"] for p in operation["parameters"])
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements of PostgreSQL")
+def test_the_message_statements_are_prepared_once_per_connection(
+    client: Client, channel: Channel
+) -> None:
+    def prepared() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements ORDER BY statement")
+            return [row[0] for row in cursor.fetchall()]
+
+    body = {"user_id": "end-user-1", "text": "hello"}
+    for key in ("first", "second", "third"):
+        response = post_message(client, channel.bot.id, channel.key, body, idempotency_key=key)
+        assert response.status_code == 200
+        if key == "first":
+            after_first = prepared()
+    # The lookup and the write statement, prepared by the first message, reused after it.
+    assert [s.split(" ")[0] for s in after_first] == ["SELECT", "WITH"]
+    assert prepared() == after_first
