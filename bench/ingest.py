@@ -1377,8 +1377,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if urlsplit(args.postgres_url).hostname not in {"127.0.0.1", "localhost", "::1"}:
         # The benchmark creates and drops databases there and reads its processes' CPU.
         parser.error("--postgres-url must point at a PostgreSQL server on this machine")
-    if args.clients < args.load_processes or args.seconds <= 0:
-        parser.error("need at least one client per load process and a positive --seconds")
+    if args.clients < args.load_processes or args.seconds <= 0 or args.rounds < 1:
+        parser.error("need at least one client per load process, a positive --seconds and --rounds")
     return args
 
 
