@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import psycopg
 import pytest
 from django.db import connection
 from django.test import Client
@@ -145,3 +146,37 @@ def test_the_message_statements_are_prepared_once_per_connection(
     # The lookup and the write statement, prepared by the first message, reused after it.
     assert [s.split(" ")[0] for s in after_first] == ["SELECT", "WITH"]
     assert prepared() == after_first
+
+
+def test_a_body_nested_too_deep_to_parse_is_malformed_json(
+    client: Client, channel: Channel
+) -> None:
+    response = post_message(client, channel.bot.id, channel.key, "[" * 200_000)
+    assert_problem(response, 400, "malformed_json")
+    assert Message.objects.count() == 0
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a server that drops connections")
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_the_server_dropped_is_replaced_not_an_error(client: Client) -> None:
+    channel = make_channel()
+    body = {"user_id": "end-user-1", "text": "hello"}
+    assert post_message(client, channel.bot.id, channel.key, body).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (backend,) = cursor.fetchone()
+    with psycopg.connect(_libpq_url(), autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [backend])
+    # What Django does when the next request starts (the test client leaves it out).
+    connection.close_if_unusable_or_obsolete()
+    assert post_message(client, channel.bot.id, channel.key, body).status_code == 200
+    assert Message.objects.filter(bot=channel.bot).count() == 2
+
+
+def _libpq_url() -> str:
+    settings = connection.settings_dict
+    return (
+        f"host={settings['HOST'] or 'localhost'} port={settings['PORT'] or 5432} "
+        f"user={settings['USER']} dbname={settings['NAME']}"
+        + (f" password={settings['PASSWORD']}" if settings["PASSWORD"] else "")
+    )

@@ -85,7 +85,7 @@ def message_post(request: HttpRequest, bot_id: str) -> HttpResponse:
     try:
         # Parsed, then validated, as Ninja does (the same errors for the same bodies).
         data = json.loads(request.body)
-    except ValueError:  # also a body that is not UTF-8
+    except (ValueError, RecursionError):  # also not UTF-8, or nested too deep to parse
         return problem_response(
             status=400, code="malformed_json", detail="The request body is not valid JSON."
         )

@@ -125,6 +125,9 @@ def _cursor() -> Iterator[Any]:
         with connection.cursor() as cursor:
             yield cursor
         return
+    # As Django's own cursor() does: a kept connection that the server dropped (a
+    # restart, a failover) is replaced before it is used, not reported as an error.
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
         driver = _DriverCursor(connection.connection, connection.vendor)
