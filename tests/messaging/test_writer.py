@@ -48,17 +48,21 @@ def _other_process_gets_the_turn() -> bool:
 
 
 @contextmanager
-def _turn_held_elsewhere() -> Iterator[subprocess.Popen[str]]:
+def _turn_held_elsewhere(*, released_after: float) -> Iterator[None]:
+    """Another process holds the turn, and gives it up `released_after` seconds on
+    (while this thread waits for it)."""
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, _lock_file()],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
-    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+    assert holder.stdin is not None and holder.stdout is not None
+    assert holder.stdout.readline() == "held\n"
+    release = threading.Timer(released_after, holder.stdin.close)
+    release.start()
     try:
-        yield holder
+        yield
     finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
+        release.join()
         holder.wait(timeout=10)
 
 
@@ -90,15 +94,8 @@ def test_queueing_counts_against_sqlites_timeout(monkeypatch: pytest.MonkeyPatch
     configured = _busy_timeout_ms()
     options = {**connection.settings_dict.get("OPTIONS", {}), "timeout": configured / 1000}
     monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
-    with _turn_held_elsewhere() as holder:
-        # Released by the holder once this thread waits for it.
-        def release_soon() -> None:
-            assert holder.stdin is not None
-            holder.stdin.close()
-
-        threading.Timer(0.2, release_soon).start()
-        with writer_turn():
-            shortened = _busy_timeout_ms()
+    with _turn_held_elsewhere(released_after=0.2), writer_turn():
+        shortened = _busy_timeout_ms()
     assert 0 < shortened < configured  # what the wait took is off the transaction's budget
     assert _busy_timeout_ms() == configured  # and given back afterwards
 
@@ -107,15 +104,12 @@ def test_queueing_counts_against_sqlites_timeout(monkeypatch: pytest.MonkeyPatch
 def test_a_turn_given_only_after_the_timeout_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     options = {**connection.settings_dict.get("OPTIONS", {}), "timeout": 0.05}
     monkeypatch.setitem(connection.settings_dict, "OPTIONS", options)
-    with _turn_held_elsewhere() as holder:
-
-        def release_late() -> None:
-            assert holder.stdin is not None
-            holder.stdin.close()
-
-        threading.Timer(0.5, release_late).start()
-        with pytest.raises(OperationalError, match="database is locked"), writer_turn():
-            pytest.fail("the turn came after the timeout and must not be used")
+    with (
+        _turn_held_elsewhere(released_after=0.5),
+        pytest.raises(OperationalError, match="database is locked"),
+        writer_turn(),
+    ):
+        pytest.fail("the turn came after the timeout and must not be used")
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL needs no turn")
