@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import Model
 from django.utils.dateparse import parse_datetime
 
@@ -125,9 +125,6 @@ def _cursor() -> Iterator[Any]:
         with connection.cursor() as cursor:
             yield cursor
         return
-    # As Django's own cursor() does: a kept connection that the server dropped (a
-    # restart, a failover) is replaced before it is used, not reported as an error.
-    connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
         driver = _DriverCursor(connection.connection, connection.vendor)
@@ -174,12 +171,27 @@ def _sender_sql() -> str:
     )
 
 
-def sender(digest: str, idempotency_key: str | None) -> Sender | None:
-    """The key of this digest, with its bot, workspace and the message stored under
-    `idempotency_key`, in one query; None when no key has this digest."""
+def _sender_row(digest: str, idempotency_key: str | None) -> Any:
     with _cursor() as cursor:
         cursor.execute(_sender_sql(), [idempotency_key, digest])
-        row = cursor.fetchone()
+        return cursor.fetchone()
+
+
+def sender(digest: str, idempotency_key: str | None) -> Sender | None:
+    """The key of this digest, with its bot, workspace and the message stored under
+    `idempotency_key`, in one query; None when no key has this digest.
+
+    The first query of a message's request: when the kept connection turns out to be
+    one the server dropped (a restart, a failover), it is replaced and the query sent
+    again. Django's health check would find that out with a `SELECT 1` before every
+    request's first query; this read can simply be repeated."""
+    try:
+        row = _sender_row(digest, idempotency_key)
+    except (InterfaceError, OperationalError):
+        if connection.in_atomic_block or connection.is_usable():
+            raise  # not a dropped connection, or one a transaction depends on
+        connection.close()
+        row = _sender_row(digest, idempotency_key)
     if row is None:
         return None
     workspace_values = list(row[4 : 4 + len(WORKSPACE_FIELDS)])
