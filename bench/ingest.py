@@ -39,7 +39,6 @@ import resource
 import secrets
 import shlex
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -57,14 +56,18 @@ REPO = Path(__file__).resolve().parents[1]
 # The production-server helpers are the tests' own (tests/server.py).
 sys.path.insert(0, str(REPO))
 from tests.server import SERVER_VARIABLES as TEST_SERVER_VARIABLES  # noqa: E402
-from tests.server import PostgresDatabase, _botyard_command, _free_port  # noqa: E402
+from tests.server import (  # noqa: E402
+    PostgresDatabase,
+    _botyard_command,
+    _free_port,
+    _stop_process,
+)
 
 DOCS = REPO / "docs" / "benchmarks.md"
 SECTION = "## Ingest"
 HOST = "127.0.0.1"  # the only address this benchmark ever sends to
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
 STARTUP_TIMEOUT = 90.0
-STOP_TIMEOUT = 15.0
 REQUEST_TIMEOUT = 30.0
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 # The server must not inherit the configuration of whoever runs the benchmark: the tests'
@@ -376,16 +379,7 @@ class Server:
         raise RuntimeError(f"botyard serve did not become healthy:\n{self.log()}")
 
     def stop_process(self) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            # Its session holds only what it started (gunicorn's workers).
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=STOP_TIMEOUT)
+        _stop_process(self.process)
 
     def stop(self) -> None:
         try:
