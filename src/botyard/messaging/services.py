@@ -109,7 +109,8 @@ def message_ingest(
 ) -> dict[str, Any]:  # fmt: skip
     """Answer, store and count one message sent with a bot key (`secret`) to `bot_id`.
     One query finds the key, its bot and workspace, and the answer already given under
-    `idempotency_key`; one transaction of four statements stores and counts."""
+    `idempotency_key`; one transaction counts and stores it (statements.store_and_count:
+    four statements on SQLite, one on PostgreSQL)."""
     sender = _sender(bot_id, secret, idempotency_key)
     _validate(message, idempotency_key)
     digest = _digest(message)
