@@ -44,8 +44,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +59,7 @@ from tests.server import (  # noqa: E402
     _botyard_command,
     _free_port,
     _stop_process,
+    wait_until_healthy,
 )
 
 DOCS = REPO / "docs" / "benchmarks.md"
@@ -363,20 +362,7 @@ class Server:
 
     def _wait_until_healthy(self) -> None:
         assert self.process is not None
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"botyard serve exited with {self.process.returncode}:\n{self.log()}"
-                )
-            try:
-                with urllib.request.urlopen(self.base_url + "/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"botyard serve did not become healthy:\n{self.log()}")
+        wait_until_healthy(self.process, self.base_url, self.log, timeout=STARTUP_TIMEOUT)
 
     def stop_process(self) -> None:
         _stop_process(self.process)

@@ -19,7 +19,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -29,21 +29,13 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
+from botyard import config
+
 SECRET_KEY = "browser-tests-only-" + "k" * 40
 STARTUP_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 # Variables of the test process that must not leak into the server's configuration.
-SERVER_VARIABLES = (
-    "BOTYARD_DATA_DIR",
-    "DATABASE_URL",
-    "EMAIL_URL",
-    "BASE_URL",
-    "SECRET_KEY",
-    "BOTYARD_DEBUG",
-    "BOTYARD_SIGNUP",
-    "BOTYARD_LOG_FORMAT",
-    "DJANGO_SETTINGS_MODULE",
-)
+SERVER_VARIABLES = (*config.VARIABLES, "DJANGO_SETTINGS_MODULE")
 MAIL_SEPARATOR = b"\n" + b"-" * 79 + b"\n"
 
 # --- the server ------------------------------------------------------------------------
@@ -185,26 +177,34 @@ def _start(server: Server) -> None:
     )
 
 
-def _wait_until_healthy(server: Server) -> None:
-    assert server.process is not None
-    deadline = time.monotonic() + STARTUP_TIMEOUT
+def wait_until_healthy(
+    process: subprocess.Popen[bytes], base_url: str, log: Callable[[], str],
+    timeout: float = STARTUP_TIMEOUT,
+) -> None:  # fmt: skip
+    """Until `botyard serve` answers /healthz with 200; RuntimeError, with its output
+    (`log()`), when it exits first or takes longer than `timeout` seconds."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if server.process.poll() is not None:
+        if process.poll() is not None:
             raise RuntimeError(
-                f"botyard serve exited with {server.process.returncode} before it answered "
-                f"/healthz; its output:\n{server.log()}"
+                f"botyard serve exited with {process.returncode} before it answered "
+                f"/healthz; its output:\n{log()}"
             )
         try:
-            with urllib.request.urlopen(server.url("/healthz"), timeout=2) as response:
+            with urllib.request.urlopen(base_url + "/healthz", timeout=2) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.2)
     raise RuntimeError(
-        f"botyard serve did not answer /healthz within {STARTUP_TIMEOUT:.0f} s; "
-        f"its output:\n{server.log()}"
+        f"botyard serve did not answer /healthz within {timeout:.0f} s; its output:\n{log()}"
     )
+
+
+def _wait_until_healthy(server: Server) -> None:
+    assert server.process is not None
+    wait_until_healthy(server.process, server.base_url, server.log)
 
 
 def _stop_process(process: subprocess.Popen[bytes] | None) -> None:

@@ -10,6 +10,17 @@ from pathlib import Path
 from dotenv import load_dotenv
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+# Every environment variable load() reads (tests clear them to start from nothing).
+VARIABLES = (
+    "BOTYARD_DATA_DIR",
+    "DATABASE_URL",
+    "EMAIL_URL",
+    "BASE_URL",
+    "SECRET_KEY",
+    "BOTYARD_DEBUG",
+    "BOTYARD_SIGNUP",
+    "BOTYARD_LOG_FORMAT",
+)
 
 
 @dataclass(frozen=True)

@@ -108,22 +108,11 @@ def test_each_install_gets_its_own_secret_key(tmp_path: Path) -> None:
 
 # --- load() ------------------------------------------------------------------------------
 
-VARIABLES = (
-    "BOTYARD_DATA_DIR",
-    "DATABASE_URL",
-    "EMAIL_URL",
-    "BASE_URL",
-    "SECRET_KEY",
-    "BOTYARD_DEBUG",
-    "BOTYARD_SIGNUP",
-    "BOTYARD_LOG_FORMAT",
-)
-
 
 @pytest.fixture
 def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
     """An empty configuration environment in an empty folder (so no `.env` is read)."""
-    for name in VARIABLES:
+    for name in config.VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     return monkeypatch
