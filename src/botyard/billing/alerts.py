@@ -27,6 +27,32 @@ THRESHOLDS = (
 )
 
 
+def _due(
+    workspace: Workspace, used: int, included: int, already_sent: frozenset[str]
+) -> list[Threshold]:
+    """The thresholds `used` messages reach whose flag was not set."""
+    bill = bill_cents(workspace, used) if workspace.budget_cents is not None else 0
+    due = []
+    for threshold in THRESHOLDS:
+        if threshold.flag in already_sent:
+            continue
+        if threshold.measure == "messages":
+            reached = included > 0 and used >= threshold.share * included
+        else:
+            budget = workspace.budget_cents
+            reached = budget is not None and budget > 0 and bill >= threshold.share * budget
+        if reached:
+            due.append(threshold)
+    return due
+
+
+def alerts_due(
+    *, workspace: Workspace, used: int, included: int, already_sent: frozenset[str]
+) -> bool:
+    """Whether note_usage has an alert to claim for a count of `used` messages."""
+    return bool(_due(workspace, used, included, already_sent))
+
+
 def note_usage(
     *,
     workspace: Workspace,
@@ -35,25 +61,18 @@ def note_usage(
     included: int,
     already_sent: frozenset[str] = frozenset(),
 ) -> None:
-    """Call inside the transaction that counted a message, with the new count and the
-    counter's alert flags as that count's UPDATE left them (`already_sent`: the flags that
-    were set). The UPDATE holds the counter's row lock until commit, so a flag read set
-    there stays set; one read unset is claimed below, conditionally, as ever."""
-    bill = bill_cents(workspace, used) if workspace.budget_cents is not None else 0
-    for threshold in THRESHOLDS:
-        if threshold.measure == "messages":
-            reached = included > 0 and used >= threshold.share * included
-        else:
-            budget = workspace.budget_cents
-            reached = budget is not None and budget > 0 and bill >= threshold.share * budget
-        if not reached or threshold.flag in already_sent:
-            continue
+    """Claim and enqueue the alerts a count of `used` messages has reached. Call inside a
+    transaction, after the count has been made (`already_sent`: the counter's flags that
+    count found set). A flag once set stays set for the period; one found unset is
+    claimed below by a conditional UPDATE, so each alert is sent once however many
+    processes reach its threshold."""
+    for threshold in _due(workspace, used, included, already_sent):
         claimed = UsageCounter.objects.filter(pk=counter_id, **{threshold.flag: False}).update(
             **{threshold.flag: True}
         )
         if claimed:
-            # Enqueued inside the transaction, not on commit: the task table is in the same
-            # database, so the flag and the queued email commit together or not at all.
+            # Enqueued in the claim's transaction, not on commit: the task table is in the
+            # same database, so the flag and the queued email commit together or not at all.
             tasks.send_usage_alert.enqueue(
                 workspace.id, threshold.measure, int(threshold.share * 100)
             )

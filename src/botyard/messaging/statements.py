@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from enum import Enum
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import InterfaceError, OperationalError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import Model
 from django.utils.dateparse import parse_datetime
 
 from botyard.bots.models import Bot, BotKey
 from botyard.messaging.models import Conversation, DailyBotStats, Message, UsageCounter
+from botyard.messaging.writer import writer_turn
 from botyard.workspaces.models import Workspace
 
 # The workspace columns the rules need (the cap, the bill), in the model's field order as
@@ -32,6 +34,7 @@ WORKSPACE_FIELDS = (
     "id", "plan", "plan_started_at", "custom_message_limit", "custom_price_cents",
     "budget_cents",
 )  # fmt: skip
+T = TypeVar("T")
 COUNTER_FLAGS = (
     "alerted_messages_75", "alerted_messages_100", "alerted_budget_75", "alerted_budget_100",
 )  # fmt: skip
@@ -43,6 +46,7 @@ class Sender:
     stored under the message's idempotency key."""
 
     key_id: str
+    key_digest: str
     bot_id: str
     key_last_used_at: dt.datetime | None
     published_version: int | None
@@ -171,6 +175,23 @@ def _sender_sql() -> str:
     )
 
 
+def once_more_if_dropped(run: Callable[[], T]) -> T:
+    """`run()`, and once more on a new connection when the kept one turns out to be one
+    the server dropped (a restart, a failover). A message's first statement does this
+    instead of Django's health check, a `SELECT 1` before every request's first query.
+
+    Repeating is safe for the lookup, a read, and for the write: the write stores the
+    message under the id it was given, so a second attempt after a first that did commit
+    fails on that id and changes nothing (services._store_and_count)."""
+    try:
+        return run()
+    except (InterfaceError, OperationalError):
+        if connection.in_atomic_block or connection.is_usable():
+            raise  # not a dropped connection, or one a transaction depends on
+        connection.close()
+        return run()
+
+
 def _sender_row(digest: str, idempotency_key: str | None) -> Any:
     with _cursor() as cursor:
         cursor.execute(_sender_sql(), [idempotency_key, digest])
@@ -181,17 +202,9 @@ def sender(digest: str, idempotency_key: str | None) -> Sender | None:
     """The key of this digest, with its bot, workspace and the message stored under
     `idempotency_key`, in one query; None when no key has this digest.
 
-    The first query of a message's request: when the kept connection turns out to be
-    one the server dropped (a restart, a failover), it is replaced and the query sent
-    again. Django's health check would find that out with a `SELECT 1` before every
-    request's first query; this read can simply be repeated."""
-    try:
-        row = _sender_row(digest, idempotency_key)
-    except (InterfaceError, OperationalError):
-        if connection.in_atomic_block or connection.is_usable():
-            raise  # not a dropped connection, or one a transaction depends on
-        connection.close()
-        row = _sender_row(digest, idempotency_key)
+    A message's first query when its sender is not yet known to this process (see
+    once_more_if_dropped)."""
+    row = once_more_if_dropped(lambda: _sender_row(digest, idempotency_key))
     if row is None:
         return None
     workspace_values = list(row[4 : 4 + len(WORKSPACE_FIELDS)])
@@ -199,6 +212,7 @@ def sender(digest: str, idempotency_key: str | None) -> Sender | None:
     request_digest, response = row[4 + len(WORKSPACE_FIELDS) :]
     return Sender(
         key_id=row[0],
+        key_digest=digest,
         bot_id=row[1],
         key_last_used_at=_from_db_datetime(row[2]),
         published_version=row[3],
@@ -221,7 +235,43 @@ def stored_answer(bot_id: str, idempotency_key: str) -> tuple[str, dict[str, Any
 
 
 @cache
-def _count_sql(capped: bool) -> str:
+def _checked_sql() -> str:
+    """`FROM … WHERE …` giving one row while the sender's key, bot and workspace are as
+    the rules saw them (Sender): the key not revoked, no other version published, the
+    plan, its terms and the budget unchanged; no row once any of them has changed."""
+    key, bot, workspace = _table(BotKey), _table(Bot), _table(Workspace)
+    same = "IS NOT DISTINCT FROM" if connection.vendor == "postgresql" else "IS"
+    conditions = [
+        f"k.{_column(BotKey, 'id')} = %s", f"k.{_column(BotKey, 'digest')} = %s",
+        f"b.{_column(Bot, 'published_version')} = %s",
+    ] + [f"w.{_column(Workspace, name)} {same} %s" for name in WORKSPACE_FIELDS]  # fmt: skip
+    return (
+        f"FROM {key} k "
+        f"JOIN {bot} b ON b.{_column(Bot, 'id')} = k.{_column(BotKey, 'bot_id')} "
+        f"JOIN {workspace} w ON w.{_column(Workspace, 'id')} = b.{_column(Bot, 'workspace_id')} "
+        f"WHERE {' AND '.join(conditions)}"
+    )
+
+
+def _checked_params(sender: Sender) -> list[Any]:
+    workspace = sender.workspace
+    values = [getattr(workspace, name) for name in WORKSPACE_FIELDS]
+    values[WORKSPACE_FIELDS.index("plan_started_at")] = db_datetime(workspace.plan_started_at)
+    return [sender.key_id, sender.key_digest, sender.published_version, *values]
+
+
+def still_as_seen(sender: Sender) -> bool:
+    """Whether the key, bot and workspace are still as `sender` describes them."""
+    with _cursor() as cursor:
+        cursor.execute(f"SELECT 1 {_checked_sql()}", _checked_params(sender))
+        return cursor.fetchone() is not None
+
+
+@cache
+def _count_sql(capped: bool, source: str) -> str:
+    """One more message in the period's counter, the row made by the period's first
+    message, unless it is at the cap; counted only when `source` (FROM … WHERE …) has a
+    row."""
     counter = _table(UsageCounter)
     messages = _column(UsageCounter, "messages")
     flags = [_column(UsageCounter, flag) for flag in COUNTER_FLAGS]
@@ -230,8 +280,9 @@ def _count_sql(capped: bool) -> str:
         + [messages, *flags]
     )
     marks = ", ".join(["%s"] * (4 + len(flags)))
+    # The WHERE in `source` also tells SQLite that ON begins the upsert, not a join.
     sql = (
-        f"INSERT INTO {counter} ({columns}) VALUES ({marks}) "
+        f"INSERT INTO {counter} ({columns}) SELECT {marks} {source} "
         f"ON CONFLICT ({_column(UsageCounter, 'workspace_id')}, "
         f"{_column(UsageCounter, 'period_start')}) "
         f"DO UPDATE SET {messages} = {counter}.{messages} + 1"
@@ -242,24 +293,31 @@ def _count_sql(capped: bool) -> str:
     return sql
 
 
-def count_message(
-    workspace_id: str, period_start: dt.datetime, period_end: dt.datetime, cap: int | None
-) -> Count | None:
-    """One more message in the period's counter (made by the period's first message)
-    unless it is at `cap`; None when it is. The counter's row stays locked until COMMIT."""
-    if cap is not None and cap < 1:
-        return None  # the first message would already be one too many
-    params: list[Any] = [workspace_id, db_datetime(period_start), db_datetime(period_end), 1]
-    params += [False] * len(COUNTER_FLAGS)
+def _count_params(message: NewMessage) -> list[Any]:
+    params: list[Any] = [
+        message.workspace_id, db_datetime(message.period_start),
+        db_datetime(message.period_end), 1,
+    ]  # fmt: skip
+    return params + [False] * len(COUNTER_FLAGS)
+
+
+def _count_of(row: Sequence[Any]) -> Count:
+    """A Count from (counter id, messages, the flags…)."""
+    flags = row[2 : 2 + len(COUNTER_FLAGS)]
+    already = frozenset(flag for flag, value in zip(COUNTER_FLAGS, flags, strict=True) if value)
+    return Count(counter_id=row[0], used=row[1], already_alerted=already)
+
+
+def count_message(message: NewMessage, cap: int | None, sender: Sender) -> Count | None:
+    """SQLite: one more message in the period's counter, unless it is at `cap` or the
+    sender has changed (None for both). The counter stays locked until COMMIT."""
+    params = _count_params(message) + _checked_params(sender)
     if cap is not None:
         params.append(cap)
     with _cursor() as cursor:
-        cursor.execute(_count_sql(cap is not None), params)
+        cursor.execute(_count_sql(cap is not None, _checked_sql()), params)
         row = cursor.fetchone()
-    if row is None:
-        return None
-    already = frozenset(flag for flag, value in zip(COUNTER_FLAGS, row[2:], strict=True) if value)
-    return Count(counter_id=row[0], used=row[1], already_alerted=already)
+    return None if row is None else _count_of(row)
 
 
 @cache
@@ -370,17 +428,36 @@ def response_of(message: NewMessage, used: int) -> dict[str, Any]:
     }
 
 
+class Outcome(Enum):
+    STORED = "stored"  # counted and stored
+    AT_CAP = "at_cap"  # the counter is at the cap: nothing written
+    NO_CONVERSATION = "no_conversation"  # the bot has no such conversation: nothing written
+    CHANGED = "changed"  # the key, bot or workspace changed since it was read: nothing written
+
+
+@dataclass(frozen=True)
+class Written:
+    outcome: Outcome
+    count: Count | None = None  # the counter after the message, when STORED
+
+
+# Raised by the statement of data-modifying CTEs when it has counted a message whose
+# conversation it did not find, which makes PostgreSQL undo the whole statement.
+REFUSE_FUNCTION = "botyard_refuse"
+CONVERSATION_NOT_FOUND = "conversation_not_found"
+
+
 @cache
 def _store_and_count_sql(capped: bool, started_conversation: bool) -> str:
-    """PostgreSQL: the counter, the conversation, the message and the day in one
-    statement of data-modifying CTEs, each step conditional on the one before. One
-    round trip instead of four, and the counter's row lock is held for one statement
-    (and COMMIT) instead of four round trips."""
+    """PostgreSQL: the check of the sender, the counter, the conversation, the message
+    and the day in one statement of data-modifying CTEs, each step conditional on the one
+    before. It is its own transaction: one round trip in all, and the counter's row is
+    locked for that one statement."""
     conversation = _table(Conversation)
     stats, message = _table(DailyBotStats), _table(Message)
     used = _column(UsageCounter, "messages")
     flags = ", ".join(f"counted.{_column(UsageCounter, flag)}" for flag in COUNTER_FLAGS)
-    count = _count_sql(capped)  # INSERT … ON CONFLICT … RETURNING, as on SQLite
+    count = _count_sql(capped, "FROM checked WHERE true")
     if started_conversation:
         conversation_step = (
             f"INSERT INTO {conversation} ({_column(Conversation, 'id')}, "
@@ -414,7 +491,8 @@ def _store_and_count_sql(capped: bool, started_conversation: bool) -> str:
         _column(DailyBotStats, name) for name in ("workspace_id", "bot_id", "day")
     )
     return (
-        f"WITH counted AS ({count}), "
+        f"WITH checked AS (SELECT 1 {_checked_sql()}), "
+        f"counted AS ({count}), "
         f"touched AS ({conversation_step}), "
         f"stored AS (INSERT INTO {message} ({message_columns}) "
         f"SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {response} "
@@ -425,21 +503,17 @@ def _store_and_count_sql(capped: bool, started_conversation: bool) -> str:
         f"DO UPDATE SET {day_messages} = {stats}.{day_messages} + 1, "
         f"{day_conversations} = {stats}.{day_conversations} + excluded.{day_conversations}) "
         f"SELECT counted.{_column(UsageCounter, 'id')}, counted.{used}, {flags}, "
-        f"(SELECT count(*) FROM touched) FROM counted"
+        f"(SELECT count(*) FROM checked), "
+        f"CASE WHEN counted.{_column(UsageCounter, 'id')} IS NOT NULL "
+        f"AND NOT EXISTS (SELECT 1 FROM touched) "
+        f"THEN {REFUSE_FUNCTION}('{CONVERSATION_NOT_FOUND}') END "
+        f"FROM (SELECT 1) AS one LEFT JOIN counted ON true"
     )
 
 
-def store_and_count_in_one_statement(
-    message: NewMessage, cap: int | None
-) -> tuple[Count | None, bool]:
-    """PostgreSQL only. (the counter after this message, or None when it is at `cap`;
-    whether the conversation was there). A caller's transaction rolls the count back when
-    the conversation was not."""
-    if cap is not None and cap < 1:
-        return None, False
+def _one_statement_params(message: NewMessage, cap: int | None, sender: Sender) -> list[Any]:
     received_at, period_start = db_datetime(message.received_at), db_datetime(message.period_start)
-    params: list[Any] = [message.workspace_id, period_start, db_datetime(message.period_end), 1]
-    params += [False] * len(COUNTER_FLAGS)
+    params = _checked_params(sender) + _count_params(message)
     if cap is not None:
         params.append(cap)
     if message.started_conversation:
@@ -458,28 +532,60 @@ def store_and_count_in_one_statement(
         connection.ops.adapt_datefield_value(message.received_at.date()),
         int(message.started_conversation),
     ]  # fmt: skip
-    with _cursor() as cursor:
-        cursor.execute(_store_and_count_sql(cap is not None, message.started_conversation), params)
-        row = cursor.fetchone()
-    if row is None:
-        return None, False
-    already = frozenset(flag for flag, value in zip(COUNTER_FLAGS, row[2:-1], strict=True) if value)
-    return Count(counter_id=row[0], used=row[1], already_alerted=already), row[-1] == 1
+    return params
 
 
-def store_and_count_in_steps(message: NewMessage, cap: int | None) -> tuple[Count | None, bool]:
-    """The same as store_and_count_in_one_statement, as four statements in the caller's
-    transaction (SQLite has no data-modifying CTEs; its statements cost no round trip)."""
-    counted = count_message(message.workspace_id, message.period_start, message.period_end, cap)
+def _refused_for(error: DatabaseError) -> str | None:
+    """The reason REFUSE_FUNCTION raised `error` with; None for any other error."""
+    cause = error.__cause__
+    if getattr(cause, "sqlstate", None) != "P0001":  # raise_exception
+        return None
+    return getattr(getattr(cause, "diag", None), "message_primary", None)
+
+
+def _store_and_count_row(sql: str, params: list[Any]) -> Any:
+    # Inside a caller's transaction (a test's, say) a savepoint stands in for the
+    # statement's own transaction, so that a refusal undoes the statement alone.
+    scope = transaction.atomic() if connection.in_atomic_block else nullcontext()
+    with scope, _cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
+
+
+def store_and_count_in_one_statement(
+    message: NewMessage, cap: int | None, sender: Sender
+) -> Written:
+    """PostgreSQL only, as its own transaction (or a savepoint of the caller's)."""
+    sql = _store_and_count_sql(cap is not None, message.started_conversation)
+    params = _one_statement_params(message, cap, sender)
+    try:
+        row = once_more_if_dropped(lambda: _store_and_count_row(sql, params))
+    except DatabaseError as error:
+        if _refused_for(error) == CONVERSATION_NOT_FOUND:
+            return Written(Outcome.NO_CONVERSATION)
+        raise
+    checked = row[-2] == 1
+    if row[0] is None:
+        return Written(Outcome.AT_CAP if checked else Outcome.CHANGED)
+    return Written(Outcome.STORED, _count_of(row))
+
+
+def store_and_count_in_steps(message: NewMessage, cap: int | None, sender: Sender) -> Written:
+    """SQLite: the same as store_and_count_in_one_statement, as four statements in the
+    transaction of message_transaction() (SQLite has no data-modifying CTEs; its
+    statements cost no round trip)."""
+    assert connection.in_atomic_block, "inside message_transaction()"
+    counted = count_message(message, cap, sender) if cap is None or cap >= 1 else None
     if counted is None:
-        return None, False
+        return Written(Outcome.AT_CAP if still_as_seen(sender) else Outcome.CHANGED)
     if message.started_conversation:
         insert_conversation(
             message.conversation_id, message.workspace_id, message.bot_id,
             message.end_user_id, message.received_at,
         )  # fmt: skip
     elif not touch_conversation(message.conversation_id, message.bot_id, message.received_at):
-        return counted, False
+        transaction.set_rollback(True)  # takes the count back
+        return Written(Outcome.NO_CONVERSATION)
     insert_message(
         {
             "id": message.message_id, "workspace_id": message.workspace_id,
@@ -495,14 +601,39 @@ def store_and_count_in_steps(message: NewMessage, cap: int | None) -> tuple[Coun
         message.workspace_id, message.bot_id, message.received_at.date(),
         message.started_conversation,
     )  # fmt: skip
-    return counted, True
+    return Written(Outcome.STORED, counted)
 
 
-def store_and_count(message: NewMessage, cap: int | None) -> tuple[Count | None, bool]:
-    """Count the message unless the counter is at `cap`, then store it with its
-    conversation and add it to the day: (the counter after it, or None when at the cap;
-    whether its conversation was there). Call inside a transaction: when the
-    conversation is missing the count is made, and the caller's rollback takes it back."""
+@contextmanager
+def message_transaction() -> Iterator[None]:
+    """What store_and_count runs in. SQLite: the writer's turn and a transaction, in
+    which the caller reads the clock (it may have waited for the turn). PostgreSQL:
+    nothing; the one statement is its own transaction."""
     if connection.vendor == "postgresql":
-        return store_and_count_in_one_statement(message, cap)
-    return store_and_count_in_steps(message, cap)
+        yield
+        return
+    with writer_turn(), transaction.atomic():
+        yield
+
+
+def store_and_count(message: NewMessage, cap: int | None, sender: Sender) -> Written:
+    """Check that the sender is still as it was read, count the message unless the
+    counter is at `cap`, then store it with its conversation and add it to the day. Only
+    an outcome of STORED leaves anything written. Call inside message_transaction()."""
+    if connection.vendor == "postgresql":
+        if cap is not None and cap < 1:  # the first message would already be one too many
+            return Written(Outcome.AT_CAP if still_as_seen(sender) else Outcome.CHANGED)
+        return store_and_count_in_one_statement(message, cap, sender)
+    return store_and_count_in_steps(message, cap, sender)
+
+
+def stored_response(message_id: str) -> dict[str, Any] | None:
+    """The answer stored with this message, if it was stored."""
+    sql = (
+        f"SELECT {_column(Message, 'response')} FROM {_table(Message)} "
+        f"WHERE {_column(Message, 'id')} = %s"
+    )
+    with _cursor() as cursor:
+        cursor.execute(sql, [message_id])
+        row = cursor.fetchone()
+    return None if row is None else _from_db_json(row[0])
