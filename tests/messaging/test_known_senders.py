@@ -15,6 +15,7 @@ from django.test import Client
 from botyard.billing.usage import included_messages
 from botyard.bots import services as bot_services
 from botyard.bots.models import BotKey
+from botyard.bots.services import key_digest
 from botyard.messaging import services as message_services
 from botyard.messaging import statements
 from botyard.messaging.models import Conversation, Message, UsageCounter
@@ -27,12 +28,28 @@ pytestmark = pytest.mark.django_db
 HELLO = {"user_id": "end-user-1", "text": "when are you open"}
 
 
+@pytest.fixture(autouse=True)
+def lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The digests statements.sender is asked for, from a process that knows no sender."""
+    message_services._KNOWN_SENDERS.clear()
+    asked: list[str] = []
+    real = statements.sender
+
+    def counted(digest: str, idempotency_key: str | None) -> Any:
+        asked.append(digest)
+        return real(digest, idempotency_key)
+
+    monkeypatch.setattr(statements, "sender", counted)
+    return asked
+
+
 @pytest.fixture
-def channel(client: Client) -> Channel:
+def channel(client: Client, lookups: list[str]) -> Channel:
     """A channel whose sender this process already knows (one message sent)."""
     channel = make_channel()
     assert post_message(client, channel.bot.id, channel.key, HELLO).status_code == 200
-    assert message_services._KNOWN_SENDERS  # the next message goes without a lookup
+    assert key_digest(channel.key) in message_services._KNOWN_SENDERS
+    lookups.clear()
     return channel
 
 
@@ -50,6 +67,25 @@ def test_a_revoked_key_is_refused_though_the_process_knew_it(
     )  # fmt: skip
     assert_problem(_send(client, channel), 401, "invalid_bot_key")
     assert (channel.stored(), channel.used()) == (1, 1)
+    assert key_digest(channel.key) not in message_services._KNOWN_SENDERS
+
+
+def test_a_known_sender_is_not_looked_up_again(
+    client: Client, channel: Channel, lookups: list[str]
+) -> None:
+    for _ in range(3):
+        assert _send(client, channel).status_code == 200
+    assert lookups == []
+    assert (channel.stored(), channel.used()) == (4, 4)
+
+
+def test_a_changed_sender_is_looked_up_once_and_known_again(
+    client: Client, channel: Channel, lookups: list[str]
+) -> None:
+    channel.set_message_limit(100)
+    assert _send(client, channel).json()["usage"] == {"used": 2, "limit": 100}
+    assert _send(client, channel).status_code == 200
+    assert lookups == [key_digest(channel.key)]
 
 
 def test_a_revoked_key_is_a_401_before_an_invalid_body(client: Client, channel: Channel) -> None:
@@ -172,3 +208,51 @@ def test_a_write_sent_again_after_it_committed_is_stored_and_counted_once(
     assert stored.response == answer.json()
     assert (channel.stored(), channel.used()) == (2, 2)
     assert UsageCounter.objects.get(workspace=channel.workspace).messages == 2
+
+
+def test_an_alert_that_cannot_be_claimed_leaves_the_message_answered_and_the_next_claims_it(
+    client: Client, channel: Channel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel.set_message_limit(4)  # the 75 % alert is due at the third message
+    real = message_services.note_usage
+
+    def failing(**kwargs: Any) -> None:
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(message_services, "note_usage", failing)
+    assert _send(client, channel).status_code == 200
+    assert _send(client, channel).json()["usage"] == {"used": 3, "limit": 4}
+    counter = UsageCounter.objects.get(workspace=channel.workspace)
+    assert not counter.alerted_messages_75
+    monkeypatch.setattr(message_services, "note_usage", real)
+    assert _send(client, channel).json()["usage"] == {"used": 4, "limit": 4}
+    counter.refresh_from_db()
+    assert counter.alerted_messages_75 and counter.alerted_messages_100
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a connection the server drops")
+@pytest.mark.django_db(transaction=True)
+def test_a_write_sent_again_at_the_cap_it_reached_itself_answers_the_stored_message(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first attempt took the last message of the period and committed, its answer
+    lost with the connection; the second finds the counter full, and the message stored."""
+    channel = make_channel(message_limit=2)
+    assert _send(client, channel).status_code == 200
+    real = statements._store_and_count_row
+    calls = []
+
+    def committed_then_dropped(sql: str, params: list[Any]) -> Any:
+        calls.append(sql)
+        row = real(sql, params)
+        if len(calls) == 1:
+            connection.connection.close()
+            raise OperationalError("server closed the connection unexpectedly")
+        return row
+
+    monkeypatch.setattr(statements, "_store_and_count_row", committed_then_dropped)
+    answer = _send(client, channel)
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["usage"] == {"used": 2, "limit": 2}
+    assert len(calls) == 2
+    assert (channel.stored(), channel.used()) == (2, 2)

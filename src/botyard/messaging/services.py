@@ -8,11 +8,12 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 
 from botyard.billing.alerts import alerts_due, note_usage
 from botyard.billing.periods import period_containing
@@ -37,6 +38,8 @@ MAX_TEXT = 4_096
 MAX_USER_ID = 255
 MAX_IDEMPOTENCY_KEY = 255
 KEY_LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
+logger = logging.getLogger("botyard.messaging")
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,9 @@ def message_ingest(
     (429), the conversation (404)."""
     key = _key_digest(secret)
     digest = _digest(message)
+    # One pair of ids for every attempt: a write that reached the database unbeknown to
+    # this request (its answer lost with the connection) makes any later one fail on them.
+    ids = _Ids(message_id=new_message_id(), conversation_id=new_conversation_id())
     known = _KNOWN_SENDERS.get(key)
     if known is not None and known.bot_id == bot_id:
         try:
@@ -158,7 +164,7 @@ def message_ingest(
             _looked_up(key, bot_id, idempotency_key)  # a revoked key is still a 401 first
             raise
         try:
-            return _write(known, message, idempotency_key, digest)
+            return _write(known, message, idempotency_key, digest, ids)
         except _SenderChanged:
             _forget(key)
     for _attempt in range(ATTEMPTS):
@@ -175,7 +181,7 @@ def message_ingest(
             )
         _remember(sender)
         try:
-            return _write(sender, message, idempotency_key, digest)
+            return _write(sender, message, idempotency_key, digest, ids)
         except _SenderChanged:
             _forget(key)
     raise Conflict(
@@ -184,13 +190,20 @@ def message_ingest(
     )
 
 
+@dataclass(frozen=True)
+class _Ids:
+    message_id: str
+    conversation_id: str  # the conversation's, when the message starts one
+
+
 def _write(
-    sender: Sender, message: IncomingMessage, idempotency_key: str | None, digest: str
-) -> dict[str, Any]:
+    sender: Sender, message: IncomingMessage, idempotency_key: str | None, digest: str,
+    ids: _Ids,
+) -> dict[str, Any]:  # fmt: skip
     """Store and count the message of a sender with a published version; the answer
     already given under `idempotency_key` wins over any refusal."""
     try:
-        response = _store_and_count(sender, message, idempotency_key, digest)
+        response = _store_and_count(sender, message, idempotency_key, digest, ids)
     except (IntegrityError, Throttled, NotFound):
         # The key was used before (its message is stored), or two deliveries of one key
         # raced: the first one's answer stands, also when it took the last message of the
@@ -206,13 +219,14 @@ def _write(
 
 def _store_and_count(
     sender: Sender, message: IncomingMessage, idempotency_key: str | None, digest: str,
+    ids: _Ids,
 ) -> dict[str, Any]:  # fmt: skip
     workspace = sender.workspace
     published = sender.published_version
     assert published is not None
     matcher = _published_matcher(sender.bot_id, published)
     reply, _intent = matcher.reply(message.text)
-    message_id = new_message_id()
+    message_id = ids.message_id
     try:
         with statements.message_transaction():
             # Read inside the transaction: on SQLite it may wait for the write lock first.
@@ -221,7 +235,7 @@ def _store_and_count(
             cap = message_cap(workspace)
             new = NewMessage(
                 message_id=message_id, workspace_id=workspace.id, bot_id=sender.bot_id,
-                conversation_id=message.conversation_id or new_conversation_id(),
+                conversation_id=message.conversation_id or ids.conversation_id,
                 started_conversation=not message.conversation_id, end_user_id=message.user_id,
                 text=message.text, reply=reply, bot_version=published, received_at=now,
                 period_start=period.start, period_end=period.end,
@@ -238,6 +252,11 @@ def _store_and_count(
             return stored
         raise
     outcome = written.outcome
+    if written.resent and outcome is not Outcome.STORED:
+        # Sent again on a new connection: the first attempt may have committed after all.
+        stored = statements.stored_response(message_id)
+        if stored is not None:
+            return stored
     if outcome is Outcome.CHANGED:
         raise _SenderChanged
     if outcome is Outcome.AT_CAP:
@@ -263,11 +282,16 @@ def _store_and_count(
                   already_sent=counted.already_alerted):  # fmt: skip
         # Claimed after the message's own commit; one a crash leaves unclaimed here is
         # claimed by the workspace's next message, which finds its threshold reached too.
-        with writer_turn(), transaction.atomic():
-            note_usage(
-                workspace=workspace, counter_id=counted.counter_id, used=counted.used,
-                included=cap.included, already_sent=counted.already_alerted,
-            )  # fmt: skip
+        try:
+            with writer_turn(), transaction.atomic():
+                note_usage(
+                    workspace=workspace, counter_id=counted.counter_id, used=counted.used,
+                    included=cap.included, already_sent=counted.already_alerted,
+                )  # fmt: skip
+        except DatabaseError:
+            # The message is stored and counted: it is answered. The alert stays unclaimed
+            # for the next message to claim.
+            logger.exception("Usage alert not claimed for workspace %s", workspace.id)
     return statements.response_of(new, counted.used)
 
 
@@ -285,7 +309,7 @@ def _touch_key(sender: Sender) -> None:
     last_used = sender.key_last_used_at
     if last_used is None or now - last_used >= KEY_LAST_USED_RESOLUTION:
         BotKey.objects.filter(pk=sender.key_id).update(last_used_at=now)
-        if sender.key_digest in _KNOWN_SENDERS:
-            _KNOWN_SENDERS[sender.key_digest] = dataclasses.replace(
-                sender, key_last_used_at=now, stored=None
-            )
+        known = _KNOWN_SENDERS.get(sender.key_digest)
+        # Only the entry this message used: another thread may have replaced or dropped it.
+        if known is not None and known == dataclasses.replace(sender, stored=None):
+            _KNOWN_SENDERS[sender.key_digest] = dataclasses.replace(known, key_last_used_at=now)

@@ -262,9 +262,13 @@ def _checked_params(sender: Sender) -> list[Any]:
 
 def still_as_seen(sender: Sender) -> bool:
     """Whether the key, bot and workspace are still as `sender` describes them."""
-    with _cursor() as cursor:
-        cursor.execute(f"SELECT 1 {_checked_sql()}", _checked_params(sender))
-        return cursor.fetchone() is not None
+
+    def read() -> bool:
+        with _cursor() as cursor:
+            cursor.execute(f"SELECT 1 {_checked_sql()}", _checked_params(sender))
+            return cursor.fetchone() is not None
+
+    return once_more_if_dropped(read)
 
 
 @cache
@@ -439,6 +443,7 @@ class Outcome(Enum):
 class Written:
     outcome: Outcome
     count: Count | None = None  # the counter after the message, when STORED
+    resent: bool = False  # sent again on a new connection (once_more_if_dropped)
 
 
 # Raised by the statement of data-modifying CTEs when it has counted a message whose
@@ -558,16 +563,23 @@ def store_and_count_in_one_statement(
     """PostgreSQL only, as its own transaction (or a savepoint of the caller's)."""
     sql = _store_and_count_sql(cap is not None, message.started_conversation)
     params = _one_statement_params(message, cap, sender)
+    attempts = []
+
+    def attempt() -> Any:
+        attempts.append(1)
+        return _store_and_count_row(sql, params)
+
     try:
-        row = once_more_if_dropped(lambda: _store_and_count_row(sql, params))
+        row = once_more_if_dropped(attempt)
     except DatabaseError as error:
         if _refused_for(error) == CONVERSATION_NOT_FOUND:
-            return Written(Outcome.NO_CONVERSATION)
+            return Written(Outcome.NO_CONVERSATION, resent=len(attempts) > 1)
         raise
+    resent = len(attempts) > 1
     checked = row[-2] == 1
     if row[0] is None:
-        return Written(Outcome.AT_CAP if checked else Outcome.CHANGED)
-    return Written(Outcome.STORED, _count_of(row))
+        return Written(Outcome.AT_CAP if checked else Outcome.CHANGED, resent=resent)
+    return Written(Outcome.STORED, _count_of(row), resent=resent)
 
 
 def store_and_count_in_steps(message: NewMessage, cap: int | None, sender: Sender) -> Written:
