@@ -180,6 +180,24 @@ def test_a_deleted_bot_is_refused(client: Client, channel: Channel) -> None:
     assert_problem(_send(client, channel), 401, "invalid_bot_key")
 
 
+def _drop_the_connection_after_the_first_write(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The next write commits, then its answer is lost with the connection; the write
+    statements sent, as they are sent."""
+    real = statements._store_and_count_row
+    calls: list[str] = []
+
+    def committed_then_dropped(sql: str, params: list[Any]) -> Any:
+        calls.append(sql)
+        row = real(sql, params)
+        if len(calls) == 1:
+            connection.connection.close()
+            raise OperationalError("server closed the connection unexpectedly")
+        return row
+
+    monkeypatch.setattr(statements, "_store_and_count_row", committed_then_dropped)
+    return calls
+
+
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="a connection the server drops")
 @pytest.mark.django_db(transaction=True)
 def test_a_write_sent_again_after_it_committed_is_stored_and_counted_once(
@@ -189,18 +207,7 @@ def test_a_write_sent_again_after_it_committed_is_stored_and_counted_once(
     back; the write is sent again on a new connection and finds its message stored."""
     channel = make_channel()
     assert _send(client, channel).status_code == 200
-    real = statements._store_and_count_row
-    calls = []
-
-    def committed_then_dropped(sql: str, params: list[Any]) -> Any:
-        calls.append(sql)
-        row = real(sql, params)
-        if len(calls) == 1:
-            connection.connection.close()  # the answer is lost with the connection
-            raise OperationalError("server closed the connection unexpectedly")
-        return row
-
-    monkeypatch.setattr(statements, "_store_and_count_row", committed_then_dropped)
+    calls = _drop_the_connection_after_the_first_write(monkeypatch)
     answer = _send(client, channel)
     assert answer.status_code == 200, answer.content
     assert len(calls) == 2
@@ -239,18 +246,7 @@ def test_a_write_sent_again_at_the_cap_it_reached_itself_answers_the_stored_mess
     lost with the connection; the second finds the counter full, and the message stored."""
     channel = make_channel(message_limit=2)
     assert _send(client, channel).status_code == 200
-    real = statements._store_and_count_row
-    calls = []
-
-    def committed_then_dropped(sql: str, params: list[Any]) -> Any:
-        calls.append(sql)
-        row = real(sql, params)
-        if len(calls) == 1:
-            connection.connection.close()
-            raise OperationalError("server closed the connection unexpectedly")
-        return row
-
-    monkeypatch.setattr(statements, "_store_and_count_row", committed_then_dropped)
+    calls = _drop_the_connection_after_the_first_write(monkeypatch)
     answer = _send(client, channel)
     assert answer.status_code == 200, answer.content
     assert answer.json()["usage"] == {"used": 2, "limit": 2}
