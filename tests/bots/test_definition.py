@@ -20,7 +20,7 @@ from botyard.bots.definition import (
     empty_definition,
     validate_definition,
 )
-from botyard.bots.runtime import reply_to
+from botyard.bots.runtime import reply_to, words
 from botyard.core.errors import ValidationFailed
 from tests.workspaces.world import BOT_DEFINITION
 
@@ -512,3 +512,38 @@ def test_an_example_of_only_punctuation_never_matches() -> None:
     }
     assert validate_definition(definition) is definition
     assert reply_to(definition, "...") == ("?", None)
+
+
+def _reply_by_walking(definition: dict[str, Any], text: str) -> tuple[str, str | None]:
+    """The matching rule as runtime's docstring states it, example by example in order."""
+    said = words(text)
+    best_score, best = 0.0, None
+    for intent in definition["intents"]:
+        for example in intent["examples"]:
+            wanted = words(example)
+            if wanted and len(said & wanted) / len(wanted) > best_score:
+                best_score, best = len(said & wanted) / len(wanted), intent
+    if best is not None and best_score >= 0.5:
+        return best["reply"], best["name"]
+    return definition["fallback"], None
+
+
+_vocabulary = st.sampled_from(["open", "you", "are", "today", "price", "how", "much", "Open", ""])
+_phrases = st.lists(_vocabulary, max_size=6).map(" ".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    examples=st.lists(st.lists(_phrases, min_size=1, max_size=3), min_size=1, max_size=6),
+    text=_phrases,
+)
+def test_the_indexed_matcher_answers_as_the_rule_says(examples: list[list[str]], text: str) -> None:
+    definition = {
+        "format": 1,
+        "fallback": "?",
+        "intents": [
+            {"name": f"i{n}", "examples": phrases, "reply": f"reply {n}"}
+            for n, phrases in enumerate(examples)
+        ],
+    }
+    assert reply_to(definition, text) == _reply_by_walking(definition, text)

@@ -252,3 +252,21 @@ def test_a_write_sent_again_at_the_cap_it_reached_itself_answers_the_stored_mess
     assert answer.json()["usage"] == {"used": 2, "limit": 2}
     assert len(calls) == 2
     assert (channel.stored(), channel.used()) == (2, 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_any_transaction_a_missing_conversation_leaves_nothing_and_the_next_message_counts(
+    client: Client,
+) -> None:
+    """The message path's own transaction (not a savepoint in a test's): the refusal is
+    undone, and the connection is left ready for the next message."""
+    channel = make_channel()
+    first = _send(client, channel).json()
+    assert not connection.in_atomic_block
+    response = _send(client, channel, {**HELLO, "conversation_id": "conv_nothing"})
+    assert_problem(response, 404, "conversation_not_found")
+    assert (channel.stored(), channel.used()) == (1, 1)
+    assert Conversation.objects.filter(bot=channel.bot).count() == 1
+    again = _send(client, channel, {**HELLO, "conversation_id": first["conversation_id"]})
+    assert again.json()["usage"]["used"] == 2
+    assert (channel.stored(), channel.used()) == (2, 2)

@@ -24,32 +24,51 @@ def words(text: str) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class Matcher:
-    """A definition with its examples split into words once: a published version is
-    immutable, so the message path keeps one per version (messaging.services)."""
+    """A definition with its examples split into words once, and each word's examples
+    indexed: a published version is immutable, so the message path keeps one per
+    version (messaging.services)."""
 
-    intents: tuple[tuple[dict[str, Any], tuple[frozenset[str], ...]], ...]
+    # (reply, intent name, number of words) of each example, in the definition's order.
+    examples: tuple[tuple[str, str, int], ...]
+    # word -> the positions in `examples` of the examples holding it.
+    holding: dict[str, tuple[int, ...]]
     fallback: str
 
     def reply(self, text: str) -> tuple[str, str | None]:
         """Returns (reply, matched intent name or None)."""
-        said = words(text)
-        best_score, best_intent = 0.0, None
-        for intent, examples in self.intents:
-            for wanted in examples:
-                score = len(said & wanted) / len(wanted)
-                if score > best_score:
-                    best_score, best_intent = score, intent
-        if best_intent is not None and best_score >= THRESHOLD:
-            return str(best_intent["reply"]), str(best_intent["name"])
+        common: dict[int, int] = {}
+        for word in words(text):
+            for position in self.holding.get(word, ()):
+                common[position] = common.get(position, 0) + 1
+        # An example sharing no word scores 0, which never wins; among equal scores the
+        # example listed first does, as in a walk through the definition in order.
+        best_score, best = 0.0, -1
+        for position in sorted(common):
+            score = common[position] / self.examples[position][2]
+            if score > best_score:
+                best_score, best = score, position
+        if best >= 0 and best_score >= THRESHOLD:
+            reply, name, _size = self.examples[best]
+            return reply, name
         return self.fallback, None
 
 
 def compile_definition(definition: dict[str, Any]) -> Matcher:
-    intents = tuple(
-        (intent, tuple(w for w in map(words, intent.get("examples", [])) if w))
-        for intent in definition.get("intents", [])
+    examples: list[tuple[str, str, int]] = []
+    holding: dict[str, list[int]] = {}
+    for intent in definition.get("intents", []):
+        for example in intent.get("examples", []):
+            wanted = words(example)
+            if not wanted:
+                continue
+            for word in wanted:
+                holding.setdefault(word, []).append(len(examples))
+            examples.append((str(intent["reply"]), str(intent["name"]), len(wanted)))
+    return Matcher(
+        tuple(examples),
+        {word: tuple(positions) for word, positions in holding.items()},
+        str(definition.get("fallback", "")),
     )
-    return Matcher(intents, str(definition.get("fallback", "")))
 
 
 def reply_to(definition: dict[str, Any], text: str) -> tuple[str, str | None]:

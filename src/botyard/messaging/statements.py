@@ -312,15 +312,16 @@ def _count_of(row: Sequence[Any]) -> Count:
     return Count(counter_id=row[0], used=row[1], already_alerted=already)
 
 
-def count_message(message: NewMessage, cap: int | None, sender: Sender) -> Count | None:
+def count_message(
+    cursor: Any, message: NewMessage, cap: int | None, sender: Sender
+) -> Count | None:
     """SQLite: one more message in the period's counter, unless it is at `cap` or the
     sender has changed (None for both). The counter stays locked until COMMIT."""
     params = _count_params(message) + _checked_params(sender)
     if cap is not None:
         params.append(cap)
-    with _cursor() as cursor:
-        cursor.execute(_count_sql(cap is not None, _checked_sql()), params)
-        row = cursor.fetchone()
+    cursor.execute(_count_sql(cap is not None, _checked_sql()), params)
+    row = cursor.fetchone()
     return None if row is None else _count_of(row)
 
 
@@ -332,11 +333,10 @@ def _touch_conversation_sql() -> str:
     )
 
 
-def touch_conversation(conversation_id: str, bot_id: str, now: dt.datetime) -> bool:
+def touch_conversation(cursor: Any, conversation_id: str, bot_id: str, now: dt.datetime) -> bool:
     """Mark the bot's conversation as active now; False when the bot has no such one."""
-    with _cursor() as cursor:
-        cursor.execute(_touch_conversation_sql(), [db_datetime(now), conversation_id, bot_id])
-        return bool(cursor.rowcount == 1)
+    cursor.execute(_touch_conversation_sql(), [db_datetime(now), conversation_id, bot_id])
+    return bool(cursor.rowcount == 1)
 
 
 @cache
@@ -346,16 +346,17 @@ def _insert_sql(model: type[Model], attnames: tuple[str, ...]) -> str:
     return f"INSERT INTO {_table(model)} ({columns}) VALUES ({marks})"
 
 
-def _insert(model: type[Model], values: dict[str, Any]) -> None:
-    with _cursor() as cursor:
-        cursor.execute(_insert_sql(model, tuple(values)), list(values.values()))
+def _insert(cursor: Any, model: type[Model], values: dict[str, Any]) -> None:
+    cursor.execute(_insert_sql(model, tuple(values)), list(values.values()))
 
 
 def insert_conversation(
-    conversation_id: str, workspace_id: str, bot_id: str, end_user_id: str, now: dt.datetime
-) -> None:
+    cursor: Any, conversation_id: str, workspace_id: str, bot_id: str, end_user_id: str,
+    now: dt.datetime,
+) -> None:  # fmt: skip
     moment = db_datetime(now)
     _insert(
+        cursor,
         Conversation,
         {
             "id": conversation_id, "workspace_id": workspace_id, "bot_id": bot_id,
@@ -364,13 +365,13 @@ def insert_conversation(
     )  # fmt: skip
 
 
-def insert_message(values: dict[str, Any]) -> None:
+def insert_message(cursor: Any, values: dict[str, Any]) -> None:
     """`values` by attname; datetimes and the JSON response are adapted here."""
     row = dict(values)
     for name in ("received_at", "period_start"):
         row[name] = db_datetime(row[name])
     row["response"] = json.dumps(row["response"])
-    _insert(Message, row)
+    _insert(cursor, Message, row)
 
 
 @cache
@@ -388,17 +389,16 @@ def _daily_sql() -> str:
 
 
 def count_in_daily_stats(
-    workspace_id: str, bot_id: str, day: dt.date, started_conversation: bool
+    cursor: Any, workspace_id: str, bot_id: str, day: dt.date, started_conversation: bool
 ) -> None:
     """Add the message (and the conversation it started) to the bot's day."""
-    with _cursor() as cursor:
-        cursor.execute(
-            _daily_sql(),
-            [
-                workspace_id, bot_id, connection.ops.adapt_datefield_value(day),
-                int(started_conversation),
-            ],
-        )  # fmt: skip
+    cursor.execute(
+        _daily_sql(),
+        [
+            workspace_id, bot_id, connection.ops.adapt_datefield_value(day),
+            int(started_conversation),
+        ],
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -586,34 +586,74 @@ def store_and_count_in_steps(message: NewMessage, cap: int | None, sender: Sende
     """SQLite: the same as store_and_count_in_one_statement, as four statements in the
     transaction of message_transaction() (SQLite has no data-modifying CTEs; its
     statements cost no round trip)."""
-    assert connection.in_atomic_block, "inside message_transaction()"
-    counted = count_message(message, cap, sender) if cap is None or cap >= 1 else None
-    if counted is None:
+    if cap is not None and cap < 1:  # the first message would already be one too many
         return Written(Outcome.AT_CAP if still_as_seen(sender) else Outcome.CHANGED)
-    if message.started_conversation:
-        insert_conversation(
-            message.conversation_id, message.workspace_id, message.bot_id,
-            message.end_user_id, message.received_at,
+    with _cursor() as cursor:
+        counted = count_message(cursor, message, cap, sender)
+        if counted is None:
+            return Written(Outcome.AT_CAP if still_as_seen(sender) else Outcome.CHANGED)
+        if message.started_conversation:
+            insert_conversation(
+                cursor, message.conversation_id, message.workspace_id, message.bot_id,
+                message.end_user_id, message.received_at,
+            )  # fmt: skip
+        elif not touch_conversation(
+            cursor, message.conversation_id, message.bot_id, message.received_at
+        ):
+            _undo_transaction()  # takes the count back
+            return Written(Outcome.NO_CONVERSATION)
+        insert_message(
+            cursor,
+            {
+                "id": message.message_id, "workspace_id": message.workspace_id,
+                "bot_id": message.bot_id, "conversation_id": message.conversation_id,
+                "end_user_id": message.end_user_id, "text": message.text,
+                "reply": message.reply, "bot_version": message.bot_version,
+                "received_at": message.received_at, "period_start": message.period_start,
+                "idempotency_key": message.idempotency_key,
+                "request_digest": message.request_digest,
+                "response": response_of(message, counted.used),
+            },
         )  # fmt: skip
-    elif not touch_conversation(message.conversation_id, message.bot_id, message.received_at):
-        transaction.set_rollback(True)  # takes the count back
-        return Written(Outcome.NO_CONVERSATION)
-    insert_message(
-        {
-            "id": message.message_id, "workspace_id": message.workspace_id,
-            "bot_id": message.bot_id, "conversation_id": message.conversation_id,
-            "end_user_id": message.end_user_id, "text": message.text, "reply": message.reply,
-            "bot_version": message.bot_version, "received_at": message.received_at,
-            "period_start": message.period_start, "idempotency_key": message.idempotency_key,
-            "request_digest": message.request_digest,
-            "response": response_of(message, counted.used),
-        }
-    )  # fmt: skip
-    count_in_daily_stats(
-        message.workspace_id, message.bot_id, message.received_at.date(),
-        message.started_conversation,
-    )  # fmt: skip
+        count_in_daily_stats(
+            cursor, message.workspace_id, message.bot_id, message.received_at.date(),
+            message.started_conversation,
+        )  # fmt: skip
     return Written(Outcome.STORED, counted)
+
+
+def _undo_transaction() -> None:
+    """SQLite: undo what message_transaction()'s transaction has written so far."""
+    if connection.in_atomic_block:
+        transaction.set_rollback(True)
+        return
+    with connection.wrap_database_errors:
+        connection.connection.execute("ROLLBACK")
+
+
+@contextmanager
+def _sqlite_transaction() -> Iterator[None]:
+    """BEGIN IMMEDIATE … COMMIT on the driver's connection: what transaction.atomic()
+    does, without its bookkeeping, for the one transaction of the message path. Inside
+    a caller's transaction (tests, the demo loader) atomic() is used, as a savepoint."""
+    if connection.in_atomic_block:
+        with transaction.atomic():
+            yield
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    with connection.wrap_database_errors:
+        raw.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        if raw.in_transaction:  # not undone
+            with connection.wrap_database_errors:
+                raw.execute("COMMIT")
+    except BaseException:
+        if raw.in_transaction:
+            with connection.wrap_database_errors:
+                raw.execute("ROLLBACK")
+        raise
 
 
 @contextmanager
@@ -624,7 +664,7 @@ def message_transaction() -> Iterator[None]:
     if connection.vendor == "postgresql":
         yield
         return
-    with writer_turn(), transaction.atomic():
+    with writer_turn(), _sqlite_transaction():
         yield
 
 
