@@ -1207,27 +1207,28 @@ def machine() -> str:
 NOTES = """\
 What limits the ratio is the work a message does that /healthz does not, in the same
 gunicorn worker. /healthz is Django's request handling and one `SELECT 1`. A message is
-answered by a plain Django view (ADR 0007): one query finds the key, its bot and
-workspace and any answer stored under the Idempotency-Key; then one transaction counts
-and stores it (the usage counter's upsert with the cap, the conversation, the message,
-the day's analytics: four statements on SQLite, one statement of CTEs on PostgreSQL,
-prepared once per connection). What remains is the database's own work, which /healthz
-does not do:
+answered by a plain Django view (ADR 0007). Its sender (the key, its bot and workspace)
+is read once per worker process; after that the write goes first and checks, in the
+same statement, that the sender is unchanged (ADR 0008). On PostgreSQL the write is one
+statement of CTEs in autocommit (the check, the usage counter's upsert with the cap,
+the conversation, the message, the day's analytics), prepared once per connection: one
+round trip a message. On SQLite it is four statements in one transaction. What remains:
 
-- SQLite runs in the worker, so its work is the worker's CPU. Several worker processes
-  also pay for each other's writes: SQLite drops a connection's page cache whenever
-  another connection has written, so each transaction reads its pages again (about
-  0.4 ms more server CPU per message with 2 workers than with 1). One writer at a time:
-  message transactions queue on a file lock (messaging/writer.py) rather than sleep in
-  SQLite's busy handler.
-- PostgreSQL shares the machine's cores with the workers and the load generator; a
-  message is three round trips (the lookup, the statement, COMMIT) and a WAL flush.
-  The usage counter's row is locked from the statement to COMMIT, so one workspace's
-  messages take turns there (the lock figure); the benchmark sends every message to one
-  workspace, the hardest case.
+- SQLite runs in the worker, so its work is the worker's CPU, one writer at a time
+  (message transactions queue on a file lock, messaging/writer.py). Each worker also
+  pays for the other's writes: SQLite drops a connection's page cache whenever another
+  connection has written, so every transaction reads its pages again, and BEGIN and
+  COMMIT (the WAL frames) are most of a message's database time. In-process, a message
+  costs about 0.2 ms more CPU when another connection writes between two messages than
+  when none does; group commit (several messages a transaction) saved about half of
+  that in-process and would need threaded workers. See "Ingest: what was tried".
+- PostgreSQL shares the machine's cores with the workers and the load generator, and
+  the usage counter's row is locked for each message's statement and its WAL flush, so
+  one workspace's messages take turns there (the lock figure; the benchmark sends every
+  message to one workspace, the hardest case). With more workers than cores, more of
+  them wait on that lock.
 
-In-process measurements are in "Ingest: what was tried", third round. argon2 is not
-involved (bot keys are SHA-256 digests)."""
+argon2 is not involved (bot keys are SHA-256 digests)."""
 
 
 def _contention_note(results: list[RunResult]) -> str:
