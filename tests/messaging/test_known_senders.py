@@ -270,3 +270,35 @@ def test_outside_any_transaction_a_missing_conversation_leaves_nothing_and_the_n
     again = _send(client, channel, {**HELLO, "conversation_id": first["conversation_id"]})
     assert again.json()["usage"]["used"] == 2
     assert (channel.stored(), channel.used()) == (2, 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_any_transaction_a_retry_is_replayed_and_not_counted(client: Client) -> None:
+    channel = make_channel()
+    first = _send(client, channel, idempotency_key="once")
+    again = _send(client, channel, idempotency_key="once")  # the unique index refuses it
+    assert again.status_code == 200 and again.content == first.content
+    assert (channel.stored(), channel.used()) == (1, 1)
+    assert _send(client, channel).json()["usage"]["used"] == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_any_transaction_an_error_midway_leaves_nothing_and_the_next_message_counts(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel = make_channel()
+    assert _send(client, channel).status_code == 200
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("disk on fire")
+
+    for step in ("insert_message", "_store_and_count_row"):
+        if hasattr(statements, step):
+            monkeypatch.setattr(statements, step, broken)
+    assert _send(client, channel).status_code == 500  # as a problem document
+    monkeypatch.undo()
+    assert (channel.stored(), channel.used()) == (1, 1)
+    assert Conversation.objects.filter(bot=channel.bot).count() == 1
+    assert not connection.in_atomic_block
+    assert _send(client, channel).json()["usage"]["used"] == 2
+    assert (channel.stored(), channel.used()) == (2, 2)

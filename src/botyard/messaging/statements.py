@@ -586,6 +586,10 @@ def store_and_count_in_steps(message: NewMessage, cap: int | None, sender: Sende
     """SQLite: the same as store_and_count_in_one_statement, as four statements in the
     transaction of message_transaction() (SQLite has no data-modifying CTEs; its
     statements cost no round trip)."""
+    raw = connection.connection
+    assert connection.in_atomic_block or (raw is not None and raw.in_transaction), (
+        "inside message_transaction()"
+    )
     if cap is not None and cap < 1:  # the first message would already be one too many
         return Written(Outcome.AT_CAP if still_as_seen(sender) else Outcome.CHANGED)
     with _cursor() as cursor:
@@ -631,28 +635,40 @@ def _undo_transaction() -> None:
         connection.connection.execute("ROLLBACK")
 
 
+def _roll_back(raw: Any) -> None:
+    """End the raw transaction after an error; a connection that cannot say or do that
+    is closed rather than kept (CONN_MAX_AGE) with SQLite's write lock held."""
+    try:
+        if raw.in_transaction:
+            raw.execute("ROLLBACK")
+    except Exception:
+        connection.close()
+
+
 @contextmanager
 def _sqlite_transaction() -> Iterator[None]:
     """BEGIN IMMEDIATE … COMMIT on the driver's connection: what transaction.atomic()
     does, without its bookkeeping, for the one transaction of the message path. Inside
-    a caller's transaction (tests, the demo loader) atomic() is used, as a savepoint."""
+    a caller's transaction (tests, the demo loader) atomic() is used, as a savepoint.
+
+    Django does not see this transaction (it still reports autocommit), so nothing run
+    inside may use Django's transaction API: no atomic(), no on_commit(); the message
+    path's statements (this module) do not."""
     if connection.in_atomic_block:
         with transaction.atomic():
             yield
         return
     connection.ensure_connection()
     raw = connection.connection
-    with connection.wrap_database_errors:
-        raw.execute("BEGIN IMMEDIATE")
     try:
+        with connection.wrap_database_errors:
+            raw.execute("BEGIN IMMEDIATE")
         yield
         if raw.in_transaction:  # not undone
             with connection.wrap_database_errors:
                 raw.execute("COMMIT")
     except BaseException:
-        if raw.in_transaction:
-            with connection.wrap_database_errors:
-                raw.execute("ROLLBACK")
+        _roll_back(raw)  # the error that brought us here is the one raised
         raise
 
 
