@@ -6,6 +6,7 @@ in the same order, with nothing stored or counted."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -302,3 +303,19 @@ def test_outside_any_transaction_an_error_midway_leaves_nothing_and_the_next_mes
     assert not connection.in_atomic_block
     assert _send(client, channel).json()["usage"]["used"] == 2
     assert (channel.stored(), channel.used()) == (2, 2)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        dt.datetime(2026, 5, 5, 12, 0, tzinfo=dt.UTC),
+        dt.datetime(2026, 5, 5, 12, 0, 0, 123456, tzinfo=dt.UTC),
+        dt.datetime(2026, 1, 1, 0, 30, 1, 5, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
+        dt.datetime(2026, 5, 5, 12, 0, 0, 1),  # naive
+    ],
+)
+def test_datetimes_are_written_as_djangos_adapter_writes_them(value: dt.datetime) -> None:
+    """The sender check compares stored datetimes for equality."""
+    assert statements.db_datetime(value) == connection.ops.adapt_datetimefield_value(value)
+    day = value.date()
+    assert statements.db_date(day) == connection.ops.adapt_datefield_value(day)

@@ -155,7 +155,7 @@ def message_ingest(
     digest = _digest(message)
     # One pair of ids for every attempt: a write that reached the database unbeknown to
     # this request (its answer lost with the connection) makes any later one fail on them.
-    ids = _Ids(message_id=new_message_id(), conversation_id=new_conversation_id())
+    ids = _Ids(new_message_id(), message.conversation_id or new_conversation_id())
     known = _KNOWN_SENDERS.get(key)
     if known is not None and known.bot_id == bot_id:
         try:
@@ -193,7 +193,7 @@ def message_ingest(
 @dataclass(frozen=True)
 class _Ids:
     message_id: str
-    conversation_id: str  # the conversation's, when the message starts one
+    conversation_id: str  # the one named, else the one the message starts
 
 
 def _write(
@@ -235,7 +235,7 @@ def _store_and_count(
             cap = message_cap(workspace)
             new = NewMessage(
                 message_id=message_id, workspace_id=workspace.id, bot_id=sender.bot_id,
-                conversation_id=message.conversation_id or ids.conversation_id,
+                conversation_id=ids.conversation_id,
                 started_conversation=not message.conversation_id, end_user_id=message.user_id,
                 text=message.text, reply=reply, bot_version=published, received_at=now,
                 period_start=period.start, period_end=period.end,

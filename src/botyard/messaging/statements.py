@@ -19,7 +19,15 @@ from enum import Enum
 from functools import cache
 from typing import Any, TypeVar
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    DatabaseError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    connections,
+    transaction,
+)
 from django.db.models import Model
 from django.utils.dateparse import parse_datetime
 
@@ -61,6 +69,17 @@ class Count:
     counter_id: int
     used: int
     already_alerted: frozenset[str]
+
+
+def _db() -> Any:
+    """This thread's connection wrapper. `connection` looks it up again on every
+    attribute read, which the hot path does dozens of times a message."""
+    return connections[DEFAULT_DB_ALIAS]
+
+
+@cache  # one database per process
+def _sqlite() -> bool:
+    return bool(connection.vendor == "sqlite")
 
 
 @cache  # one database per process: names are quoted the same way each time
@@ -125,13 +144,14 @@ class _DriverCursor:
 def _cursor() -> Iterator[Any]:
     """The driver's cursor, its errors translated to Django's (IntegrityError …). Where
     Django records queries (tests, DEBUG) it is Django's own cursor, so that they count."""
-    if connection.queries_logged:
-        with connection.cursor() as cursor:
+    db = _db()
+    if db.queries_logged:
+        with db.cursor() as cursor:
             yield cursor
         return
-    connection.ensure_connection()
-    with connection.wrap_database_errors:
-        driver = _DriverCursor(connection.connection, connection.vendor)
+    db.ensure_connection()
+    with db.wrap_database_errors:
+        driver = _DriverCursor(db.connection, db.vendor)
         try:
             yield driver
         finally:
@@ -139,8 +159,18 @@ def _cursor() -> Iterator[Any]:
 
 
 def db_datetime(value: dt.datetime) -> Any:
-    """A datetime as the backend stores it (naive UTC text on SQLite)."""
-    return connection.ops.adapt_datetimefield_value(value)
+    """A datetime as the backend stores it: on SQLite the text Django's adapter writes
+    (str() of the naive UTC time), computed here without the adapter's detours."""
+    if not _sqlite():
+        return value
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return str(value)
+
+
+def db_date(value: dt.date) -> Any:
+    """A date as the backend stores it (ISO text on SQLite)."""
+    return str(value) if _sqlite() else value
 
 
 def _from_db_datetime(value: Any) -> dt.datetime | None:
@@ -395,7 +425,7 @@ def count_in_daily_stats(
     cursor.execute(
         _daily_sql(),
         [
-            workspace_id, bot_id, connection.ops.adapt_datefield_value(day),
+            workspace_id, bot_id, db_date(day),
             int(started_conversation),
         ],
     )  # fmt: skip
@@ -534,7 +564,7 @@ def _one_statement_params(message: NewMessage, cap: int | None, sender: Sender) 
         period_start, message.idempotency_key, message.request_digest,
         message.message_id, message.conversation_id, message.reply, message.included,
         message.workspace_id, message.bot_id,
-        connection.ops.adapt_datefield_value(message.received_at.date()),
+        db_date(message.received_at.date()),
         int(message.started_conversation),
     ]  # fmt: skip
     return params
@@ -586,8 +616,9 @@ def store_and_count_in_steps(message: NewMessage, cap: int | None, sender: Sende
     """SQLite: the same as store_and_count_in_one_statement, as four statements in the
     transaction of message_transaction() (SQLite has no data-modifying CTEs; its
     statements cost no round trip)."""
-    raw = connection.connection
-    assert connection.in_atomic_block or (raw is not None and raw.in_transaction), (
+    db = _db()
+    raw = db.connection
+    assert db.in_atomic_block or (raw is not None and raw.in_transaction), (
         "inside message_transaction()"
     )
     if cap is not None and cap < 1:  # the first message would already be one too many
@@ -654,18 +685,19 @@ def _sqlite_transaction() -> Iterator[None]:
     Django does not see this transaction (it still reports autocommit), so nothing run
     inside may use Django's transaction API: no atomic(), no on_commit(); the message
     path's statements (this module) do not."""
-    if connection.in_atomic_block:
+    db = _db()
+    if db.in_atomic_block:
         with transaction.atomic():
             yield
         return
-    connection.ensure_connection()
-    raw = connection.connection
+    db.ensure_connection()
+    raw = db.connection
     try:
-        with connection.wrap_database_errors:
+        with db.wrap_database_errors:
             raw.execute("BEGIN IMMEDIATE")
         yield
         if raw.in_transaction:  # not undone
-            with connection.wrap_database_errors:
+            with db.wrap_database_errors:
                 raw.execute("COMMIT")
     except BaseException:
         _roll_back(raw)  # the error that brought us here is the one raised
@@ -677,7 +709,7 @@ def message_transaction() -> Iterator[None]:
     """What store_and_count runs in. SQLite: the writer's turn and a transaction, in
     which the caller reads the clock (it may have waited for the turn). PostgreSQL:
     nothing; the one statement is its own transaction."""
-    if connection.vendor == "postgresql":
+    if not _sqlite():
         yield
         return
     with writer_turn(), _sqlite_transaction():
@@ -688,7 +720,7 @@ def store_and_count(message: NewMessage, cap: int | None, sender: Sender) -> Wri
     """Check that the sender is still as it was read, count the message unless the
     counter is at `cap`, then store it with its conversation and add it to the day. Only
     an outcome of STORED leaves anything written. Call inside message_transaction()."""
-    if connection.vendor == "postgresql":
+    if not _sqlite():
         if cap is not None and cap < 1:  # the first message would already be one too many
             return Written(Outcome.AT_CAP if still_as_seen(sender) else Outcome.CHANGED)
         return store_and_count_in_one_statement(message, cap, sender)

@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import OperationalError, connection
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connection, connections
 
 DEFAULT_TIMEOUT = 5.0  # sqlite3's default, when the settings give none
 
@@ -60,9 +60,10 @@ def _database_file() -> str | None:
     """The SQLite file a new transaction would write to; None when no turn is needed:
     PostgreSQL, an in-memory database, or a transaction already open (it may hold
     SQLite's lock already, and its statements are savepoints)."""
-    if connection.vendor != "sqlite" or connection.in_atomic_block:
+    db = connections[DEFAULT_DB_ALIAS]  # read once: `connection` looks it up each time
+    if db.vendor != "sqlite" or db.in_atomic_block:
         return None
-    name = str(connection.settings_dict["NAME"])
+    name = str(db.settings_dict["NAME"])
     if name == ":memory:" or "mode=memory" in name:
         return None
     return name
