@@ -621,12 +621,10 @@ def store_and_count_in_steps(message: NewMessage, cap: int | None, sender: Sende
     assert db.in_atomic_block or (raw is not None and raw.in_transaction), (
         "inside message_transaction()"
     )
-    if cap is not None and cap < 1:  # the first message would already be one too many
-        return Written(Outcome.AT_CAP if still_as_seen(sender) else Outcome.CHANGED)
     with _cursor() as cursor:
         counted = count_message(cursor, message, cap, sender)
         if counted is None:
-            return Written(Outcome.AT_CAP if still_as_seen(sender) else Outcome.CHANGED)
+            return _not_counted(sender)
         if message.started_conversation:
             insert_conversation(
                 cursor, message.conversation_id, message.workspace_id, message.bot_id,
@@ -720,11 +718,16 @@ def store_and_count(message: NewMessage, cap: int | None, sender: Sender) -> Wri
     """Check that the sender is still as it was read, count the message unless the
     counter is at `cap`, then store it with its conversation and add it to the day. Only
     an outcome of STORED leaves anything written. Call inside message_transaction()."""
+    if cap is not None and cap < 1:  # the first message would already be one too many
+        return _not_counted(sender)
     if not _sqlite():
-        if cap is not None and cap < 1:  # the first message would already be one too many
-            return Written(Outcome.AT_CAP if still_as_seen(sender) else Outcome.CHANGED)
         return store_and_count_in_one_statement(message, cap, sender)
     return store_and_count_in_steps(message, cap, sender)
+
+
+def _not_counted(sender: Sender) -> Written:
+    """Nothing counted: the counter is at the cap, or the sender has changed."""
+    return Written(Outcome.AT_CAP if still_as_seen(sender) else Outcome.CHANGED)
 
 
 def stored_response(message_id: str) -> dict[str, Any] | None:
