@@ -164,9 +164,11 @@ def test_a_message_takes_a_fixed_number_of_statements(client: Client, channel: C
     """The hot path's SQL, counted. A sender (key, bot, workspace) new to the process is
     read first, with the answer stored under the idempotency key; after that, the write
     alone: the counter (which checks the sender is unchanged), the conversation, the
-    message and the day's analytics (the counter and the day are upserts). A deferred
-    field read by mistake, or an ORM detour, shows up here."""
-    accepted(send(client, channel, "hello", idempotency_key="warm-up"))  # rows exist now
+    message and the day's analytics. A deferred field read by mistake, or an ORM detour,
+    shows up here."""
+    message_services._KNOWN_SENDERS.clear()
+    with CaptureQueriesContext(connection) as first_of_period:
+        accepted(send(client, channel, "hello", idempotency_key="warm-up"))  # rows exist now
     message_services._KNOWN_SENDERS.clear()  # as in a process that has not seen the key
     with CaptureQueriesContext(connection) as first_of_sender:
         accepted(send(client, channel, "hello", idempotency_key="first-of-sender"))
@@ -188,15 +190,33 @@ def test_a_message_takes_a_fixed_number_of_statements(client: Client, channel: C
         words = (q["sql"].split(" ")[0] for q in queries.captured_queries)
         return [word for word in words if word not in control]
 
+    def writes(queries: CaptureQueriesContext) -> list[tuple[str, str]]:
+        found = []
+        for query in queries.captured_queries:
+            words = query["sql"].split(" ")
+            if words[0] in {"INSERT", "UPDATE"}:
+                table = words[2] if words[0] == "INSERT" else words[1]
+                found.append((words[0], table.strip('"')))
+        return found
+
     if connection.vendor == "postgresql":  # the check and the four steps as one statement
         assert shapes(first_of_sender) == ["SELECT", "WITH"]
         assert shapes(captured) == shapes(continued) == shapes(without_key) == ["WITH"]
         return
-    # The sender, the counter, the conversation, the message, the day.
-    assert shapes(first_of_sender) == ["SELECT", "INSERT", "INSERT", "INSERT", "INSERT"]
-    assert shapes(captured) == ["INSERT", "INSERT", "INSERT", "INSERT"]
-    assert shapes(continued) == ["INSERT", "UPDATE", "INSERT", "INSERT"]
-    assert shapes(without_key) == ["INSERT", "INSERT", "INSERT", "INSERT"]
+    # The period's and the day's first message: the counter's and the day's updates
+    # find no row, so their upserts make them; then the key's first use is noted.
+    assert writes(first_of_period) == [
+        ("UPDATE", "messaging_usagecounter"), ("INSERT", "messaging_usagecounter"),
+        ("INSERT", "messaging_conversation"), ("INSERT", "messaging_message"),
+        ("UPDATE", "messaging_dailybotstats"), ("INSERT", "messaging_dailybotstats"),
+        ("UPDATE", "bots_botkey"),
+    ]  # fmt: skip
+    # The sender, the counter, the conversation, the message, the day. The counter and
+    # the day are updated, not upserted (statements._add_to_count_sql).
+    assert shapes(first_of_sender) == ["SELECT", "UPDATE", "INSERT", "INSERT", "UPDATE"]
+    assert shapes(captured) == ["UPDATE", "INSERT", "INSERT", "UPDATE"]
+    assert shapes(continued) == ["UPDATE", "UPDATE", "INSERT", "UPDATE"]
+    assert shapes(without_key) == ["UPDATE", "INSERT", "INSERT", "UPDATE"]
 
 
 # --- idempotency -----------------------------------------------------------------------

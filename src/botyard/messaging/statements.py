@@ -342,16 +342,50 @@ def _count_of(row: Sequence[Any]) -> Count:
     return Count(counter_id=row[0], used=row[1], already_alerted=already)
 
 
+@cache
+def _add_to_count_sql(capped: bool) -> str:
+    """SQLite: one more message in the period's existing counter, unless it is at the cap
+    or the sender has changed.
+
+    An UPDATE rather than the upsert of _count_sql: SQLite ends every INSERT into a table
+    with an AUTOINCREMENT key (Django's) by rewriting that table's row of sqlite_sequence,
+    also when ON CONFLICT turned the insert into an update, which made one more page to
+    write a message."""
+    counter = _table(UsageCounter)
+    messages = _column(UsageCounter, "messages")
+    flags = ", ".join(_column(UsageCounter, flag) for flag in COUNTER_FLAGS)
+    sql = (
+        f"UPDATE {counter} SET {messages} = {messages} + 1 "
+        f"WHERE {_column(UsageCounter, 'workspace_id')} = %s "
+        f"AND {_column(UsageCounter, 'period_start')} = %s "
+        f"AND EXISTS (SELECT 1 {_checked_sql()})"
+    )
+    if capped:
+        sql += f" AND {messages} < %s"
+    return sql + f" RETURNING {_column(UsageCounter, 'id')}, {messages}, {flags}"
+
+
 def count_message(
     cursor: Any, message: NewMessage, cap: int | None, sender: Sender
 ) -> Count | None:
     """SQLite: one more message in the period's counter, unless it is at `cap` or the
-    sender has changed (None for both). The counter stays locked until COMMIT."""
-    params = _count_params(message) + _checked_params(sender)
-    if cap is not None:
-        params.append(cap)
-    cursor.execute(_count_sql(cap is not None, _checked_sql()), params)
+    sender has changed (None for both). The counter stays locked until COMMIT.
+
+    The counter is updated; only when that counts nothing (no counter yet this period,
+    or one of the refusals) is the upsert run, which makes the period's counter, or
+    finds the same refusal."""
+    checked = _checked_params(sender)
+    tail = [] if cap is None else [cap]
+    cursor.execute(
+        _add_to_count_sql(cap is not None),
+        [message.workspace_id, db_datetime(message.period_start), *checked, *tail],
+    )
     row = cursor.fetchone()
+    if row is None:
+        cursor.execute(
+            _count_sql(cap is not None, _checked_sql()), _count_params(message) + checked + tail
+        )
+        row = cursor.fetchone()
     return None if row is None else _count_of(row)
 
 
@@ -418,17 +452,28 @@ def _daily_sql() -> str:
     )
 
 
+@cache
+def _add_to_day_sql() -> str:
+    """SQLite: the bot's existing row of the day, one message (and conversation) more;
+    an UPDATE for the reason given at _add_to_count_sql."""
+    messages = _column(DailyBotStats, "messages")
+    conversations = _column(DailyBotStats, "conversations")
+    return (
+        f"UPDATE {_table(DailyBotStats)} SET {messages} = {messages} + 1, "
+        f"{conversations} = {conversations} + %s "
+        f"WHERE {_column(DailyBotStats, 'bot_id')} = %s AND {_column(DailyBotStats, 'day')} = %s"
+    )
+
+
 def count_in_daily_stats(
     cursor: Any, workspace_id: str, bot_id: str, day: dt.date, started_conversation: bool
 ) -> None:
-    """Add the message (and the conversation it started) to the bot's day."""
-    cursor.execute(
-        _daily_sql(),
-        [
-            workspace_id, bot_id, db_date(day),
-            int(started_conversation),
-        ],
-    )  # fmt: skip
+    """SQLite: add the message (and the conversation it started) to the bot's day; the
+    day's first message makes the row."""
+    started, on = int(started_conversation), db_date(day)
+    cursor.execute(_add_to_day_sql(), [started, bot_id, on])
+    if cursor.rowcount == 0:
+        cursor.execute(_daily_sql(), [workspace_id, bot_id, on, started])
 
 
 @dataclass(frozen=True)
