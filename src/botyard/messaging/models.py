@@ -28,8 +28,9 @@ class Conversation(models.Model):
         Bot, on_delete=models.CASCADE, related_name="conversations", db_index=False
     )
     end_user_id = models.CharField(max_length=255)
+    # When it last had a message is read from the (conversation, received_at) index of
+    # its messages rather than kept here: that would be one more write for each message.
     started_at = models.DateTimeField(default=clock.now)
-    last_message_at = models.DateTimeField(default=clock.now)
 
     class Meta:
         indexes: ClassVar = [models.Index(fields=["bot", "started_at"])]

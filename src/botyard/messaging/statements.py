@@ -390,17 +390,18 @@ def count_message(
 
 
 @cache
-def _touch_conversation_sql() -> str:
+def _conversation_sql() -> str:
     return (
-        f"UPDATE {_table(Conversation)} SET {_column(Conversation, 'last_message_at')} = %s "
+        f"SELECT 1 FROM {_table(Conversation)} "
         f"WHERE {_column(Conversation, 'id')} = %s AND {_column(Conversation, 'bot_id')} = %s"
     )
 
 
-def touch_conversation(cursor: Any, conversation_id: str, bot_id: str, now: dt.datetime) -> bool:
-    """Mark the bot's conversation as active now; False when the bot has no such one."""
-    cursor.execute(_touch_conversation_sql(), [db_datetime(now), conversation_id, bot_id])
-    return bool(cursor.rowcount == 1)
+def has_conversation(cursor: Any, conversation_id: str, bot_id: str) -> bool:
+    """SQLite: whether the bot has this conversation (read inside the transaction, which
+    holds the database's write lock, so that no one can delete it before COMMIT)."""
+    cursor.execute(_conversation_sql(), [conversation_id, bot_id])
+    return cursor.fetchone() is not None
 
 
 @cache
@@ -424,7 +425,7 @@ def insert_conversation(
         Conversation,
         {
             "id": conversation_id, "workspace_id": workspace_id, "bot_id": bot_id,
-            "end_user_id": end_user_id, "started_at": moment, "last_message_at": moment,
+            "end_user_id": end_user_id, "started_at": moment,
         },
     )  # fmt: skip
 
@@ -542,15 +543,17 @@ def _store_and_count_sql(capped: bool, started_conversation: bool) -> str:
         conversation_step = (
             f"INSERT INTO {conversation} ({_column(Conversation, 'id')}, "
             f"{_column(Conversation, 'workspace_id')}, {_column(Conversation, 'bot_id')}, "
-            f"{_column(Conversation, 'end_user_id')}, {_column(Conversation, 'started_at')}, "
-            f"{_column(Conversation, 'last_message_at')}) "
-            f"SELECT %s, %s, %s, %s, %s, %s FROM counted RETURNING {_column(Conversation, 'id')}"
+            f"{_column(Conversation, 'end_user_id')}, {_column(Conversation, 'started_at')}) "
+            f"SELECT %s, %s, %s, %s, %s FROM counted RETURNING {_column(Conversation, 'id')}"
         )
     else:
+        # Locked as the message's foreign key will lock it: a conversation being deleted
+        # (with its bot) is waited for, then not found, rather than found and then gone
+        # when the message is checked against it.
         conversation_step = (
-            f"UPDATE {conversation} SET {_column(Conversation, 'last_message_at')} = %s "
+            f"SELECT {_column(Conversation, 'id')} FROM {conversation} "
             f"WHERE {_column(Conversation, 'id')} = %s AND {_column(Conversation, 'bot_id')} = %s "
-            f"AND EXISTS (SELECT 1 FROM counted) RETURNING {_column(Conversation, 'id')}"
+            f"AND EXISTS (SELECT 1 FROM counted) FOR KEY SHARE"
         )
     message_columns = ", ".join(
         _column(Message, name)
@@ -573,19 +576,19 @@ def _store_and_count_sql(capped: bool, started_conversation: bool) -> str:
     return (
         f"WITH checked AS (SELECT 1 {_checked_sql()}), "
         f"counted AS ({count}), "
-        f"touched AS ({conversation_step}), "
+        f"conv AS ({conversation_step}), "
         f"stored AS (INSERT INTO {message} ({message_columns}) "
         f"SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {response} "
-        f"FROM counted, touched), "
+        f"FROM counted, conv), "
         f"daily AS (INSERT INTO {stats} ({day_columns}, {day_messages}, {day_conversations}) "
-        f"SELECT %s, %s, %s, 1, %s FROM touched "
+        f"SELECT %s, %s, %s, 1, %s FROM conv "
         f"ON CONFLICT ({_column(DailyBotStats, 'bot_id')}, {_column(DailyBotStats, 'day')}) "
         f"DO UPDATE SET {day_messages} = {stats}.{day_messages} + 1, "
         f"{day_conversations} = {stats}.{day_conversations} + excluded.{day_conversations}) "
         f"SELECT counted.{_column(UsageCounter, 'id')}, counted.{used}, {flags}, "
         f"(SELECT count(*) FROM checked), "
         f"CASE WHEN counted.{_column(UsageCounter, 'id')} IS NOT NULL "
-        f"AND NOT EXISTS (SELECT 1 FROM touched) "
+        f"AND NOT EXISTS (SELECT 1 FROM conv) "
         f"THEN {REFUSE_FUNCTION}('{CONVERSATION_NOT_FOUND}') END "
         f"FROM (SELECT 1) AS one LEFT JOIN counted ON true"
     )
@@ -599,10 +602,10 @@ def _one_statement_params(message: NewMessage, cap: int | None, sender: Sender) 
     if message.started_conversation:
         params += [
             message.conversation_id, message.workspace_id, message.bot_id, message.end_user_id,
-            received_at, received_at,
+            received_at,
         ]  # fmt: skip
     else:
-        params += [received_at, message.conversation_id, message.bot_id]
+        params += [message.conversation_id, message.bot_id]
     params += [
         message.message_id, message.workspace_id, message.bot_id, message.conversation_id,
         message.end_user_id, message.text, message.reply, message.bot_version, received_at,
@@ -675,9 +678,7 @@ def store_and_count_in_steps(message: NewMessage, cap: int | None, sender: Sende
                 cursor, message.conversation_id, message.workspace_id, message.bot_id,
                 message.end_user_id, message.received_at,
             )  # fmt: skip
-        elif not touch_conversation(
-            cursor, message.conversation_id, message.bot_id, message.received_at
-        ):
+        elif not has_conversation(cursor, message.conversation_id, message.bot_id):
             _undo_transaction()  # takes the count back
             return Written(Outcome.NO_CONVERSATION)
         insert_message(
