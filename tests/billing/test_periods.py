@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from botyard.billing.periods import Period, add_months, period_containing
+from botyard.billing.periods import Period, add_months, current_period, period_containing
 
 UTC = dt.UTC
 US = dt.timedelta(microseconds=1)
@@ -167,3 +167,22 @@ def test_add_months_lands_on_the_anchor_day_or_the_month_end(
     if moved.day != anchor.day:
         assert moved.day < anchor.day
         assert (moved + dt.timedelta(days=1)).day == 1  # clamped to the month's last day
+
+
+@settings(deadline=None, max_examples=200)
+@given(
+    anchor=anchors,
+    moments=st.lists(
+        st.timedeltas(min_value=-dt.timedelta(days=40), max_value=dt.timedelta(days=400)),
+        min_size=1,
+        max_size=12,
+    ),
+)
+def test_the_remembered_period_is_the_period_containing(
+    anchor: dt.datetime, moments: list[dt.timedelta]
+) -> None:
+    """current_period answers as period_containing does, whatever it was asked before
+    (including instants before the anchor, and going back in time)."""
+    for moment in moments:
+        now = anchor + moment
+        assert current_period(anchor, now) == period_containing(anchor, now)

@@ -38,3 +38,21 @@ def period_containing(anchor: dt.datetime, now: dt.datetime) -> Period:
         months -= 1
         start = add_months(anchor, months)
     return Period(start, add_months(anchor, months + 1))
+
+
+# anchor -> the period last found for it: every incoming message asks for the period of
+# its workspace's anchor, and the answer changes once a month.
+_LAST_FOUND: dict[dt.datetime, Period] = {}
+_LAST_FOUND_MAX = 10_000
+
+
+def current_period(anchor: dt.datetime, now: dt.datetime) -> Period:
+    """period_containing(anchor, now), remembered per anchor while `now` stays in it."""
+    found = _LAST_FOUND.get(anchor)
+    if found is not None and found.start <= now < found.end:
+        return found
+    found = period_containing(anchor, now)
+    if len(_LAST_FOUND) >= _LAST_FOUND_MAX:
+        _LAST_FOUND.clear()
+    _LAST_FOUND[anchor] = found
+    return found

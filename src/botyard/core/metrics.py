@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
@@ -34,9 +35,15 @@ LATENCY = Histogram(
 MESSAGES = Counter("botyard_messages_total", "Incoming channel messages by outcome", ["outcome"])
 
 
+_MESSAGE_OUTCOMES: dict[str, Any] = {}  # outcome -> its child of MESSAGES
+
+
 def record_message(outcome: str) -> None:
     """`accepted`, or the refusal's error code (message_limit_reached, budget_reached, …)."""
-    MESSAGES.labels(outcome=outcome).inc()
+    child = _MESSAGE_OUTCOMES.get(outcome)
+    if child is None:  # labels() takes a lock and checks its arguments each time
+        child = _MESSAGE_OUTCOMES[outcome] = MESSAGES.labels(outcome=outcome)
+    child.inc()
 
 
 class MetricsMiddleware:

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import DatabaseError, IntegrityError, transaction
 
 from botyard.billing.alerts import alerts_due, note_usage
-from botyard.billing.periods import period_containing
+from botyard.billing.periods import current_period
 from botyard.billing.usage import message_cap
 from botyard.bots.models import BotKey, BotVersion
 from botyard.bots.runtime import Matcher, compile_definition
@@ -231,7 +231,7 @@ def _store_and_count(
         with statements.message_transaction():
             # Read inside the transaction: on SQLite it may wait for the write lock first.
             now = clock.now()
-            period = period_containing(workspace.plan_started_at, now)
+            period = current_period(workspace.plan_started_at, now)
             cap = message_cap(workspace)
             new = NewMessage(
                 message_id=message_id, workspace_id=workspace.id, bot_id=sender.bot_id,

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from enum import Enum
-from functools import cache
+from functools import cache, cached_property
 from typing import Any, TypeVar
 
 from django.db import (
@@ -60,6 +60,15 @@ class Sender:
     published_version: int | None
     workspace: Workspace
     stored: tuple[str, dict[str, Any]] | None  # (request digest, response)
+
+    @cached_property
+    def checked_params(self) -> tuple[Any, ...]:
+        """The parameters of _checked_sql(): worked out once, as a known sender is used for
+        many messages (cached_property writes past the frozen dataclass's __setattr__)."""
+        workspace = self.workspace
+        values = [getattr(workspace, name) for name in WORKSPACE_FIELDS]
+        values[WORKSPACE_FIELDS.index("plan_started_at")] = db_datetime(workspace.plan_started_at)
+        return (self.key_id, self.key_digest, self.published_version, *values)
 
 
 @dataclass(frozen=True)
@@ -284,10 +293,7 @@ def _checked_sql() -> str:
 
 
 def _checked_params(sender: Sender) -> list[Any]:
-    workspace = sender.workspace
-    values = [getattr(workspace, name) for name in WORKSPACE_FIELDS]
-    values[WORKSPACE_FIELDS.index("plan_started_at")] = db_datetime(workspace.plan_started_at)
-    return [sender.key_id, sender.key_digest, sender.published_version, *values]
+    return list(sender.checked_params)
 
 
 def still_as_seen(sender: Sender) -> bool:
