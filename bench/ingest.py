@@ -1215,13 +1215,15 @@ the conversation, the message, the day's analytics), prepared once per connectio
 round trip a message. On SQLite it is four statements in one transaction. What remains:
 
 - SQLite runs in the worker, so its work is the worker's CPU, one writer at a time
-  (message transactions queue on a file lock, messaging/writer.py). Each worker also
-  pays for the other's writes: SQLite drops a connection's page cache whenever another
-  connection has written, so every transaction reads its pages again, and BEGIN and
-  COMMIT (the WAL frames) are most of a message's database time. In-process, a message
-  costs about 0.2 ms more CPU when another connection writes between two messages than
-  when none does; group commit (several messages a transaction) saved about half of
-  that in-process and would need threaded workers. See "Ingest: what was tried".
+  (message transactions queue on a file lock, messaging/writer.py). A message writes
+  about 9 pages to the WAL (the counter, the day, the message and its four indexes, the
+  conversation when it starts one). Each worker also pays for the other's writes: SQLite
+  drops a connection's page cache whenever another connection has written, so every
+  transaction reads its pages again, and a worker that finds the lock taken leaves its
+  core to whoever else can run. Under perf, about 70 % of a worker's time is the Python
+  interpreter (Django's request handling and the message path), 7-10 % SQLite's own code
+  and 13-15 % the kernel (the pages read and written, the socket). See "Ingest: what was
+  tried".
 - PostgreSQL shares the machine's cores with the workers and the load generator, and
   the usage counter's row is locked for each message's statement and its WAL flush, so
   one workspace's messages take turns there (the lock figure; the benchmark sends every
