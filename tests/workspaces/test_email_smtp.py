@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import re
 import socket
 from collections.abc import Callable, Iterator
@@ -55,6 +56,11 @@ def _free_port() -> int:
 @pytest.fixture
 def smtp_inbox(settings: Any) -> Iterator[Inbox]:
     inbox = Inbox()
+    # The test server logs each connection's end at INFO from its own thread, which can
+    # come after pytest has closed the stream the log handler writes to.
+    server_log = logging.getLogger("mail.log")
+    level = server_log.level
+    server_log.setLevel(logging.WARNING)
     controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
     controller.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -70,6 +76,7 @@ def smtp_inbox(settings: Any) -> Iterator[Inbox]:
         yield inbox
     finally:
         controller.stop()
+        server_log.setLevel(level)
 
 
 def test_the_invitation_goes_out_over_smtp_and_its_link_works(
