@@ -28,10 +28,14 @@ class ApiProblemMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path.startswith("/api/"):
             return self.get_response(request)
-        refused = self._refuse_request(request)
+        refused = self.refusal(request)
         if refused is not None:
             return refused
-        response = self.get_response(request)
+        return self.convert_error(self.get_response(request))
+
+    @staticmethod
+    def convert_error(response: HttpResponse) -> HttpResponse:
+        """An error answered as a page (Django's 404, 405 …) becomes a problem document."""
         if response.status_code >= 400 and not response.get("Content-Type", "").startswith(
             CONTENT_TYPE
         ):
@@ -42,7 +46,8 @@ class ApiProblemMiddleware:
             return converted
         return response
 
-    def _refuse_request(self, request: HttpRequest) -> HttpResponse | None:
+    def refusal(self, request: HttpRequest) -> HttpResponse | None:
+        """The answer to an /api/ request refused before any view, if it is refused."""
         if _has_nul(request):
             return generic_problem(400, "The path or query string contains a NUL character.")
         return self._refuse_body(request)
