@@ -1207,7 +1207,9 @@ def machine() -> str:
 NOTES = """\
 What limits the ratio is the work a message does that /healthz does not, in the same
 gunicorn worker. /healthz is Django's request handling and one `SELECT 1`. A message is
-answered by a plain Django view (ADR 0007). Its sender (the key, its bot and workspace)
+answered by a plain Django view (ADR 0007), which the WSGI application calls ahead of
+Django's middleware chain, running only what the middleware does to such a request
+(messaging/fast_path.py, ADR 0010). Its sender (the key, its bot and workspace)
 is read once per worker process; after that the write goes first and checks, in the
 same statement, that the sender is unchanged (ADR 0008). On PostgreSQL the write is one
 statement of CTEs in autocommit (the check, the usage counter's upsert with the cap,
@@ -1220,10 +1222,10 @@ round trip a message. On SQLite it is four statements in one transaction. What r
   conversation when it starts one). Each worker also pays for the other's writes: SQLite
   drops a connection's page cache whenever another connection has written, so every
   transaction reads its pages again, and a worker that finds the lock taken leaves its
-  core to whoever else can run. Under perf, about 70 % of a worker's time is the Python
-  interpreter (Django's request handling and the message path), 7-10 % SQLite's own code
-  and 13-15 % the kernel (the pages read and written, the socket). See "Ingest: what was
-  tried".
+  core to whoever else can run. Under perf, about 65 % of a worker's time in the
+  messages phase is the Python interpreter (gunicorn, the request handling and the
+  message path), 7 % SQLite's own code and 20 % the kernel (the pages read and written,
+  the socket). See "Ingest: what was tried".
 - PostgreSQL shares the machine's cores with the workers and the load generator, and
   the usage counter's row is locked for each message's statement and its WAL flush, so
   one workspace's messages take turns there (the lock figure; the benchmark sends every
