@@ -19,7 +19,7 @@ from django.test import RequestFactory, override_settings
 from django.urls import resolve
 
 from botyard.core.metrics import REQUESTS
-from botyard.messaging import services
+from botyard.messaging import endpoint, services
 from botyard.messaging.fast_path import ROUTE, MessageFastPath
 from botyard.messaging.models import Message
 from botyard.wsgi import application
@@ -222,6 +222,18 @@ HANDED_ON: dict[str, Callable[[Channel], Environ]] = {
         "CONTENT_LENGTH": str(2 * 1024 * 1024),
     },
     "another path": lambda c: environ("/api/v1/bots/x/messages/extra", "{}", key=c.key),
+    "a path without its leading slash": lambda c: {
+        **message_environ(c, {"user_id": "u", "text": "hi"}),
+        "PATH_INFO": c.path.replace("/", "X", 1),
+    },
+    "a script prefix": lambda c: {
+        **message_environ(c, {"user_id": "u", "text": "hi"}),
+        "SCRIPT_NAME": "/botyard",
+    },
+    "a query of too many fields": lambda c: {
+        **message_environ(c, {"user_id": "u", "text": "hi"}),
+        "QUERY_STRING": "&".join(["a=1"] * 1001),
+    },
 }
 
 
@@ -233,6 +245,12 @@ def test_what_it_does_not_answer_goes_to_django_unchanged(
     through = call(application, make(channel))
     assert len(django_only) == 1
     direct = call(DJANGO, make(channel))
+    if dict(direct.headers)["Content-Type"].startswith("text/html"):
+        # Django's own error page, with a CSRF token of its own each time
+        assert through.status == direct.status
+        assert [n for n, _ in through.headers] == [n for n, _ in direct.headers]
+        assert channel.stored() == 0
+        return
     assert (through.status, through.headers) == (direct.status, direct.headers)
     if through.status == "200 OK":  # (with a cookie) two messages, told apart by ids
         assert _masked(through) == _masked(direct)
@@ -297,3 +315,35 @@ def test_metrics_and_request_signals_as_through_django(
     assert counted._value.get() == before + 1
     assert finished == [WSGIHandler]
     assert Message.objects.filter(bot=channel.bot).count() == 1
+
+
+def test_cookies_the_view_sets_are_sent_as_through_django(
+    channel: Channel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answer = endpoint.answer
+
+    def with_cookie(*args: Any, **kwargs: Any) -> Any:
+        response = answer(*args, **kwargs)
+        response.set_cookie("seen", "1")
+        return response
+
+    monkeypatch.setattr(endpoint, "answer", with_cookie)
+    fast = call(application, message_environ(channel, {"user_id": "u", "text": "hi"}))
+    full = call(DJANGO, message_environ(channel, {"user_id": "u", "text": "hi"}))
+    assert ("Set-Cookie", " seen=1; Path=/") in fast.headers
+    assert fast.headers == full.headers
+
+
+def test_request_started_is_given_the_servers_environ(channel: Channel) -> None:
+    given: list[Any] = []
+
+    def receiver(sender: Any, environ: Any, **kwargs: Any) -> None:
+        given.append(environ)
+
+    env = message_environ(channel, {"user_id": "u", "text": "hi"})
+    signals.request_started.connect(receiver)
+    try:
+        assert call(application, env).status == "200 OK"
+    finally:
+        signals.request_started.disconnect(receiver)
+    assert len(given) == 1 and given[0] is env

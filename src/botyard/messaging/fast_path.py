@@ -27,7 +27,6 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.core import signals
-from django.core.exceptions import DisallowedHost
 from django.core.handlers.exception import response_for_exception
 from django.core.handlers.wsgi import WSGIHandler, WSGIRequest, get_script_name
 from django.http import HttpRequest, HttpResponse
@@ -57,9 +56,9 @@ MIDDLEWARE = (
     "csp.middleware.CSPMiddleware",
 )
 # The URL pattern of the path (botyard.urls), also the route label of its metrics: Django
-# matches the `str` converter as [^/]+ against the path without its leading slash.
+# matches the `str` converter as [^/]+ against the path after its leading slash.
 ROUTE = "api/v1/bots/<str:bot_id>/messages"
-_PATH = re.compile(r"api/v1/bots/([^/]+)/messages")
+_PATH = re.compile(r"/api/v1/bots/([^/]+)/messages")
 
 StartResponse = Callable[..., Any]
 
@@ -86,10 +85,14 @@ class MessageFastPath:
         # A copy: WSGIRequest rewrites PATH_INFO and SCRIPT_NAME in the dict it is given,
         # and Django's handler may still be given the original.
         request = WSGIRequest(dict(environ))
-        match = _PATH.fullmatch(request.path_info[1:])
-        if match is None or not self._passes_request_checks(request):
+        match = _PATH.fullmatch(request.path_info)
+        # Under a script prefix, ApiProblemMiddleware (which looks at request.path) would
+        # leave the path's errors as they are; Django's handler answers those.
+        if match is None or request.path != request.path_info:
             return self.django(environ, start_response)
-        return self._answer(request, match.group(1), start_response)
+        if not self._passes_request_checks(request):
+            return self.django(environ, start_response)
+        return self._answer(environ, request, match.group(1), start_response)
 
     def _takes(self, environ: dict[str, Any]) -> bool:
         return (
@@ -102,20 +105,24 @@ class MessageFastPath:
     def _passes_request_checks(self, request: HttpRequest) -> bool:
         """The request hooks that may answer before the view: an HTTPS redirect, a NUL in
         the path, a body too large or not JSON, a Host not allowed, a refused user agent.
-        When one would answer, Django's handler answers (and logs) instead."""
-        if self.security.process_request(request) is not None:
-            return False
-        if self.api_problems.refusal(request) is not None:
-            return False
+        When one would answer, or raises (a query of too many fields), Django's handler
+        answers (and logs) instead."""
         try:
-            return self.common.process_request(request) is None
-        except DisallowedHost:
+            return (
+                self.security.process_request(request) is None
+                and self.api_problems.refusal(request) is None
+                and self.common.process_request(request) is None
+            )
+        except Exception:  # DisallowedHost, TooManyFieldsSent …: Django answers those too
             return False
 
-    def _answer(self, request: WSGIRequest, bot_id: str, start_response: StartResponse) -> Any:
+    def _answer(
+        self, environ: dict[str, Any], request: WSGIRequest, bot_id: str,
+        start_response: StartResponse,
+    ) -> Any:  # fmt: skip
         # As WSGIHandler.__call__ and BaseHandler.get_response do it.
-        set_script_prefix(get_script_name(request.environ))
-        signals.request_started.send(sender=WSGIHandler, environ=request.environ)
+        set_script_prefix(get_script_name(environ))
+        signals.request_started.send(sender=WSGIHandler, environ=environ)
         started = time.perf_counter()
         try:
             response: HttpResponse = message_post(request, bot_id)
@@ -124,7 +131,10 @@ class MessageFastPath:
             # answers with a 4xx, which it then turns into problems.
             answered = self.api_problems.process_exception(request, error)
             response = answered if answered is not None else response_for_exception(request, error)
-        response = self._finish(request, response)
+        try:
+            response = self._finish(request, response)
+        except Exception as error:  # as each layer of Django's chain would: a 500 page
+            response = response_for_exception(request, error)
         record_request(ROUTE, request.method or "POST", response.status_code,
                        time.perf_counter() - started)  # fmt: skip
         if response.status_code >= 400:
@@ -134,7 +144,10 @@ class MessageFastPath:
         response._resource_closers.append(request.close)  # type: ignore[attr-defined]
         response._handler_class = WSGIHandler  # type: ignore[attr-defined]
         status = f"{response.status_code} {response.reason_phrase}"
-        start_response(status, list(response.items()))
+        start_response(status, [
+            *response.items(),
+            *(("Set-Cookie", c.output(header="")) for c in response.cookies.values()),
+        ])  # fmt: skip
         return response  # its close() sends request_finished, as Django's does
 
     def _finish(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
