@@ -460,3 +460,13 @@ def test_random_json_never_breaks_the_open_endpoints(db: None, path: str, body: 
     if response.status_code < 400:
         assert response.status_code == 201
         assert response["Content-Type"] == "application/json; charset=utf-8"
+
+
+@pytest.mark.parametrize(("method", "path", "operation"), OPERATIONS)
+def test_a_query_of_too_many_fields_is_a_400_problem(
+    token: str, method: str, path: str, operation: dict[str, Any]
+) -> None:
+    query = "&".join(["a=1"] * 1001)  # DATA_UPLOAD_MAX_NUMBER_FIELDS is 1000
+    response = send(method, f"{concrete(path)}?{query}", b"{}", headers=auth(token))
+    problem = assert_problem(response, 400)
+    assert problem["detail"] == "The query string has more than 1000 fields."

@@ -6,7 +6,12 @@ import logging
 from collections.abc import Callable
 
 from django.conf import settings
-from django.core.exceptions import BadRequest, PermissionDenied, SuspiciousOperation
+from django.core.exceptions import (
+    BadRequest,
+    PermissionDenied,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+)
 from django.http import Http404, HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParserError
 
@@ -48,7 +53,14 @@ class ApiProblemMiddleware:
 
     def refusal(self, request: HttpRequest) -> HttpResponse | None:
         """The answer to an /api/ request refused before any view, if it is refused."""
-        if _has_nul(request):
+        try:
+            has_nul = _has_nul(request)
+        except TooManyFieldsSent:  # Django would answer its HTML 400 page
+            return generic_problem(
+                400,
+                f"The query string has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} fields.",
+            )
+        if has_nul:
             return generic_problem(400, "The path or query string contains a NUL character.")
         return self._refuse_body(request)
 
