@@ -152,7 +152,7 @@ class MessageFastPath:
 
     def _finish(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         """The response hooks, innermost first as Django runs them."""
-        for name, value in self._csp(request, response):
+        for name, value in self._csp(request):
             if name not in response:
                 response[name] = value
         response = self.frame_options.process_response(request, response)
@@ -162,7 +162,7 @@ class MessageFastPath:
         response = self.security.process_response(request, response)
         return response
 
-    def _csp(self, request: HttpRequest, response: HttpResponse) -> list[tuple[str, str]]:
+    def _csp(self, request: HttpRequest) -> list[tuple[str, str]]:
         """The Content-Security-Policy headers of this path's responses, as CSPMiddleware
         writes them. They depend only on the settings here (no nonce is ever asked for, no
         view decorator changes them, and DEBUG is off), so they are worked out once."""
